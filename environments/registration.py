@@ -1,0 +1,18 @@
+"""Registration of the Reflect-RL environments with gymnasium."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+#: Registered id -> entry point.
+ENVIRONMENT_IDS: dict[str, str] = {
+    "ReflectRL/DangerousTaxi-v0": "environments.dangerous_taxi:DangerousTaxiEnv",
+    "ReflectRL/AutoExplore-v0": "environments.auto_explore:AutoExploreEnv",
+}
+
+
+def register_environments() -> None:
+    """Register every Reflect-RL environment (idempotent)."""
+    for env_id, entry_point in ENVIRONMENT_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)
