@@ -55,8 +55,9 @@ def validate_action(action: Any, max_actions: int) -> int:
 class TextEnv(gym.Env[str, np.int64]):
     """Base class for text environments that follow the Reflect-RL contract.
 
-    Subclasses set :attr:`stages` (curriculum stage names, the first being the default), build
-    ``self.action_space = Discrete(max_actions)`` and implement ``reset``/``step`` and :meth:`teacher_reflection`.
+    Subclasses set :attr:`stages` (the curriculum stage names they know; each chooses its own default stage), call
+    ``super().__init__(max_actions=...)`` and implement ``reset``, ``step``, :meth:`teacher_reflection`,
+    :attr:`current_actions` and ``_render_text``.
 
     Contract (see DESIGN.md):
         * ``reset(seed=..., options={"stage": ...})`` picks the curriculum stage; same seed, same episode.

@@ -1,0 +1,40 @@
+"""The teacher's behaviour policy: follow the oracle, but sometimes err on purpose (negative examples)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def teacher_action(info: Mapping[str, Any], rng: np.random.Generator, mistake_prob: float = 0.0) -> tuple[int, bool]:
+    """Pick the teacher's action for one turn.
+
+    With probability ``mistake_prob`` the teacher takes a uniformly random admissible action other than the oracle's
+    (a negative example); the reflection at the next turn is then the corrective kind.
+
+    Args:
+        info: The environment's info of this turn (``actions`` and ``oracle_action``).
+        rng: Random generator of the rollout.
+        mistake_prob: Probability of a deliberate wrong action, in [0, 1].
+
+    Returns:
+        The chosen action index and whether it was a deliberate mistake.
+
+    Raises:
+        ValueError: if the environment gives no ``oracle_action`` or ``mistake_prob`` is not a probability.
+    """
+    if not 0.0 <= mistake_prob <= 1.0:
+        raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
+    oracle = info.get("oracle_action")
+    if oracle is None:
+        raise ValueError(
+            "The environment gives no info['oracle_action'], so the teacher cannot act; "
+            "train the SFT stages from a dataset instead."
+        )
+    num_actions = len(info["actions"])
+    if num_actions > 1 and mistake_prob > 0 and rng.random() < mistake_prob:
+        wrong = int(rng.integers(num_actions - 1))
+        return (wrong + 1 if wrong >= oracle else wrong), True
+    return int(oracle), False

@@ -1,0 +1,89 @@
+"""The prompt format: the one place that decides what the players read.
+
+Every stage (reflection SFT, policy SFT, RLFT, evaluation, the ``play`` command) builds its text here, so the models
+see the same layout everywhere::
+
+    <observation>
+    # Analyze:
+    <reflection>
+    # Actions:
+    A. go south
+    B. go north
+    # Action:
+
+The policy answers with one label token (`` A``); the reflection model writes the text after ``# Analyze:`` and stops
+at the next section marker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+from collections.abc import Sequence
+
+ANALYZE_MARKER = "# Analyze:"
+ACTIONS_MARKER = "# Actions:"
+ACTION_MARKER = "# Action:"
+SECTION_MARKERS = (ANALYZE_MARKER, ACTIONS_MARKER, ACTION_MARKER)
+
+#: Action labels in display order: ``A``..``Z``, then ``AA``, ``AB``, ... (enough for any action space we ship).
+ACTION_LABELS: tuple[str, ...] = tuple(string.ascii_uppercase) + tuple(
+    a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)
+)
+
+
+def action_label(index: int) -> str:
+    """Return the label shown for the ``index``-th admissible action (``0 -> "A"``).
+
+    Raises:
+        ValueError: if there are not that many labels.
+    """
+    if not 0 <= index < len(ACTION_LABELS):
+        raise ValueError(f"No action label for index {index}: there are {len(ACTION_LABELS)} labels.")
+    return ACTION_LABELS[index]
+
+
+def label_index(label: str, num_actions: int) -> int:
+    """Return the action index of ``label`` (case-insensitive) among ``num_actions`` admissible actions.
+
+    Raises:
+        ValueError: if ``label`` is not one of the first ``num_actions`` labels.
+    """
+    wanted = label.strip().upper()
+    for index, candidate in enumerate(ACTION_LABELS[:num_actions]):
+        if candidate == wanted:
+            return index
+    shown = ", ".join(ACTION_LABELS[: min(num_actions, 6)]) + (", ..." if num_actions > 6 else "")
+    raise ValueError(f"{label!r} is not an action label here; choose one of {shown} (there are {num_actions}).")
+
+
+def format_actions(actions: Sequence[str]) -> str:
+    """Return the labelled action list, one ``"A. text"`` line per action."""
+    if len(actions) > len(ACTION_LABELS):
+        raise ValueError(f"{len(actions)} admissible actions but only {len(ACTION_LABELS)} labels.")
+    return "\n".join(f"{label}. {text}" for label, text in zip(ACTION_LABELS, actions, strict=False))
+
+
+def format_reflection_prompt(observation: str) -> str:
+    """Return the reflection model's prompt: the observation and the analysis marker; it writes what follows."""
+    return f"{observation.rstrip()}\n{ANALYZE_MARKER}\n"
+
+
+def format_policy_prompt(observation: str, actions: Sequence[str], reflection: str | None = None) -> str:
+    """Return the policy's prompt, ending right before the label it must pick.
+
+    Args:
+        observation: The environment's text observation.
+        actions: The admissible action texts, in the order shown (``info["actions"]``).
+        reflection: The analysis to show, or ``None`` for the "RL without reflection" prompt (no analysis section).
+    """
+    parts = [observation.rstrip()]
+    if reflection is not None:
+        parts += [ANALYZE_MARKER, reflection.strip()]
+    parts += [ACTIONS_MARKER, format_actions(actions), ACTION_MARKER]
+    return "\n".join(parts)
+
+
+def format_action_answer(index: int) -> str:
+    """Return the text that follows the policy prompt when action ``index`` is chosen (a space and its label)."""
+    return " " + action_label(index)

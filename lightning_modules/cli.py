@@ -1,0 +1,49 @@
+"""The ``reflect-rl`` console script.
+
+Subcommands:
+    demo        play each environment with its oracle and teacher, print the transcripts
+    play        play an environment by hand, seeing exactly what the models read
+    make-tasks  generate AutoExplore tasks (JSONL) from directory trees or installed packages
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _demo(argv: list[str]) -> int:
+    from datamodules.demo import main
+
+    return main(argv)
+
+
+def _play(argv: list[str]) -> int:
+    from datamodules.play import main
+
+    return main(argv)
+
+
+def _make_tasks(argv: list[str]) -> int:
+    from environments.auto_explore.generator import main
+
+    return main(argv)
+
+
+COMMANDS = {"demo": _demo, "play": _play, "make-tasks": _make_tasks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``reflect-rl <command> ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"reflect-rl: unknown command {command!r}; choose one of {', '.join(COMMANDS)}.", file=sys.stderr)
+        return 2
+    return COMMANDS[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
