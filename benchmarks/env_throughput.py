@@ -61,7 +61,9 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         env = gym.make("ReflectRL/AutoExplore-v0", tasks=tasks).unwrapped
         sps, episodes = steps_per_second(env, args.steps // 4)
-        rows.append((f"AutoExplore ({package}, {len(tasks)} tasks, generated in {elapsed:.1f} s)", f"{sps:,.0f}", episodes))
+        rows.append(
+            (f"AutoExplore ({package}, {len(tasks)} tasks, generated in {elapsed:.1f} s)", f"{sps:,.0f}", episodes)
+        )
 
     generation = []
     for package in ("torch",):

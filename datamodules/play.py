@@ -44,7 +44,7 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
 
 
 def default_env_kwargs(env_id: str, seed: int = 0) -> dict[str, Any]:
-    """Arguments that make ``env_id`` playable with nothing else given (AutoExplore: tasks from an installed package)."""
+    """Arguments that make ``env_id`` playable with nothing else (AutoExplore: tasks from an installed package)."""
     if env_id.startswith("ReflectRL/AutoExplore"):
         from environments.auto_explore import generate_tasks, package_root
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("env_id", nargs="?", default="ReflectRL/DangerousTaxi-v0", help="registered environment id")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (the next ones count up)")
     parser.add_argument("--stage", default=None, help="curriculum stage (default: the environment's)")
-    parser.add_argument("--env-kwargs", default=None, help='constructor arguments as JSON, e.g. \'{"horizon": 30}\'')
+    parser.add_argument("--env-kwargs", default=None, help="constructor arguments as JSON, e.g. '{\"horizon\": 30}'")
     args = parser.parse_args(argv)
     kwargs = default_env_kwargs(args.env_id, args.seed)
     if args.env_kwargs:

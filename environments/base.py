@@ -74,7 +74,9 @@ class TextEnv(gym.Env[str, np.int64]):
 
     def __init__(self, max_actions: int, max_observation_chars: int = 4096, render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}.")
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}."
+            )
         self.render_mode = render_mode
         self.max_actions = int(max_actions)
         self.action_space = gym.spaces.Discrete(self.max_actions)

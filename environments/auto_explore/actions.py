@@ -36,6 +36,7 @@ def parse_action(text: str) -> Action:
 
     Raises:
         ValueError: if the text is not ``<verb> <name>`` with a known verb.
+
     """
     verb, _, name = text.partition(" ")
     if verb not in VERBS or not name:
@@ -57,6 +58,7 @@ def shown_entries(listing: Listing, max_actions: int, at_root: bool) -> tuple[tu
 
     Returns:
         The shown directory names, the shown file names and how many entries are not shown.
+
     """
     budget = max_actions - (0 if at_root else 1)
     dirs, files = listing.dirs, listing.files
@@ -79,6 +81,7 @@ class DirectoryView:
         actions: Admissible actions in order.
         texts: Their texts (``info["actions"]``).
         error: Why the directory could not be listed, or ``""``.
+
     """
 
     dirs: tuple[str, ...]

@@ -27,6 +27,7 @@ def package_root(name: str) -> Path:
     Raises:
         ModuleNotFoundError: if the package is not installed.
         ValueError: if ``name`` is a single-file module or has no directory on disk.
+
     """
     if not name or "." in name:
         raise ValueError(f"package_root expects a top-level package name, got {name!r}.")
@@ -54,5 +55,6 @@ def default_split_roots() -> dict[str, list[Path]]:
 
     Raises:
         ModuleNotFoundError: if one of the packages is not installed.
+
     """
     return {split: [package_root(name) for name in names] for split, names in DEFAULT_SPLIT_PACKAGES.items()}

@@ -55,6 +55,7 @@ class Listing:
         dirs: Names of visible subdirectories.
         files: Names of visible regular files.
         error: Why the directory could not be listed (``""`` when it could).
+
     """
 
     dirs: tuple[str, ...]
@@ -69,6 +70,7 @@ def is_visible_name(name: str, show_hidden: bool = False, ignored: Iterable[str]
         name: The entry's name.
         show_hidden: Whether names starting with ``.`` are shown.
         ignored: Names never shown.
+
     """
     if not name or name in (".", "..") or len(name) > MAX_NAME_LENGTH or name in ignored:
         return False
@@ -86,6 +88,7 @@ def split_relpath(path: str | os.PathLike[str]) -> RelPath:
 
     Raises:
         ValueError: for an absolute path, a ``..`` or ``.`` component, empty components, backslashes or NUL bytes.
+
     """
     text = os.fspath(path)
     if text in ("", "."):
@@ -146,6 +149,7 @@ class Sandbox:
 
     Raises:
         FileNotFoundError: if ``root`` does not exist; NotADirectoryError: if it is not a directory.
+
     """
 
     def __init__(
@@ -179,6 +183,7 @@ class Sandbox:
 
         Raises:
             SandboxError: if a name is not visible or the real path differs or lies outside the root.
+
         """
         for name in parts:
             if not is_visible_name(name, self.show_hidden, self.ignored_names):
@@ -215,6 +220,7 @@ class Sandbox:
 
         Raises:
             SandboxError: if ``parts`` is not a visible regular file.
+
         """
         path = self._absolute(tuple(parts))
         info = os.lstat(path)
@@ -279,6 +285,7 @@ class Sandbox:
         Raises:
             SandboxError: if the path is refused or is not a regular file (FIFOs are never opened for reading).
             OSError: e.g. ``PermissionError`` if the file cannot be read.
+
         """
         parts = tuple(parts)
         limit = self.max_read_bytes if limit is None else int(limit)
@@ -312,6 +319,7 @@ class Sandbox:
             max_lines: Lines shown at most.
             max_chars: Characters shown at most (before the truncation note).
             max_line_chars: Characters shown at most of each line (longer lines end with ``...``).
+
         """
         key = (tuple(parts), max_lines, max_chars)
         cached = self._heads.get(key)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.auto_explore.corpus import default_split_roots
-from environments.auto_explore.generator import generate_from_roots
+from environments.auto_explore.generation import generate_from_roots
 from environments.auto_explore.tasks import Task
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -50,6 +50,7 @@ def split_roots(
 
     Raises:
         ValueError: for overlapping roots, bad fractions, or fewer roots than non-empty splits.
+
     """
     if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise ValueError(f"fractions must be three non-negative numbers (train, val, test), got {tuple(fractions)}.")
@@ -96,6 +97,7 @@ def build_splits(
 
     Raises:
         ValueError: for overlapping roots or an unknown split name.
+
     """
     if roots is None:
         mapping: dict[str, list[Path]] = {split: [_real(r) for r in rs] for split, rs in default_split_roots().items()}

@@ -49,6 +49,7 @@ class Task:
         depth: Number of ``cd`` on that path (derived if negative).
         kind: What is asked: ``function``, ``class``, ``column``, ``heading`` or ``custom``.
         subject: The name asked about (function, class, column or heading), used by the teacher.
+
     """
 
     task_id: str
@@ -78,7 +79,9 @@ class Task:
                 f"expected {expected_path}."
             )
         if self.depth >= 0 and self.depth != expected_depth:
-            raise ValueError(f"Task {self.task_id!r}: depth {self.depth} does not match its targets ({expected_depth}).")
+            raise ValueError(
+                f"Task {self.task_id!r}: depth {self.depth} does not match its targets ({expected_depth})."
+            )
         self.optimal_path = expected_path
         self.depth = expected_depth
 
@@ -97,6 +100,7 @@ class Task:
 
         Raises:
             ValueError: for a missing or unknown field, a wrong type or inconsistent values.
+
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"A task must be a JSON object, got {type(data).__name__}.")
@@ -125,6 +129,7 @@ def load_tasks(path: str | os.PathLike[str]) -> list[Task]:
     Raises:
         FileNotFoundError: if the file does not exist.
         TaskFileError: for bad JSON, a missing field, a wrong type or a duplicate ``task_id``, naming file and line.
+
     """
     path = Path(path)
     tasks: list[Task] = []
@@ -168,6 +173,7 @@ def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, An
 
     Raises:
         TypeError: for anything else; ValueError: for an empty list or a bad task dict.
+
     """
     if isinstance(tasks, (str, os.PathLike)):
         result = load_tasks(tasks)
@@ -204,6 +210,7 @@ def check_task(task: Task, sandbox: Sandbox | None = None, max_actions: int = 64
     Raises:
         FileNotFoundError: if the root or a target does not exist (or is a symlink, hidden or not a regular file).
         ValueError: if a target is not reachable within the shown actions.
+
     """
     if sandbox is None:
         if not os.path.isdir(task.root):
@@ -232,6 +239,7 @@ def tasks_for_stage(tasks: Sequence[Task], stage: str) -> list[Task]:
 
     Raises:
         ValueError: for an unknown stage.
+
     """
     if stage not in STAGES:
         raise ValueError(f"Unknown AutoExplore stage {stage!r}; known stages: {', '.join(STAGES)}.")

@@ -83,9 +83,9 @@ DOWN_PLAIN = (
     "The path to the answer continues through `{d}/`.",
 )
 IDENTIFY_SEEN = (
-    "The output of `cat {f}` shows that it {role}.",
-    "`cat {f}` confirms that this file {role}.",
-    "Reading `{f}` showed that it {role}.",
+    "`cat {f}` was the right file to read: it {role}.",
+    "`{f}`, just read, is the file that {role}.",
+    "The file just read, `{f}`, is the one that {role}.",
 )
 IDENTIFY_HERE = (
     "`{f}` in this folder is the file that {role}.",
@@ -157,6 +157,7 @@ class TeacherState:
         last_was_oracle: Whether the previous command was the oracle's command at that time.
         previous_cwd: The directory before the previous command.
         done: Whether the episode is over.
+
     """
 
     task_id: str
@@ -217,7 +218,7 @@ def _fill(template: str, state: TeacherState, **extra: str) -> str:
 
 
 def situation_sentence(state: TeacherState) -> str:
-    """The first sentence: the goal, or what went wrong with the previous command."""
+    """Return the first sentence: the goal, or what went wrong with the previous command."""
     key = (state.task_id, display_dir(state.cwd), state.step)
     if state.last_invalid:
         return pick(INVALID, *key, "invalid")
@@ -235,7 +236,7 @@ def situation_sentence(state: TeacherState) -> str:
 
 
 def reason_sentence(state: TeacherState) -> str:
-    """The second sentence: why the next command helps ("" when the first sentence already says it)."""
+    """Return the second sentence: why the next command helps ("" when the first sentence already says it)."""
     key = (state.task_id, display_dir(state.cwd), state.step)
     action = state.next_action
     last = state.last_action

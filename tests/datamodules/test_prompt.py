@@ -26,7 +26,9 @@ def test_policy_prompt_layout_with_and_without_reflection():
 def test_reflection_prompt_is_the_policy_prompt_prefix():
     observation = "Taxi at row 1."
     reflection = "Go south first."
-    assert format_policy_prompt(observation, ["x"], reflection).startswith(format_reflection_prompt(observation) + reflection)
+    assert format_policy_prompt(observation, ["x"], reflection).startswith(
+        format_reflection_prompt(observation) + reflection
+    )
 
 
 def test_labels_are_unique_and_round_trip():

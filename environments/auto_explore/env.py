@@ -1,0 +1,407 @@
+"""The AutoExplore environment: explore a real, read-only directory tree to find the file that answers a question."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from environments.auto_explore.actions import (
+    CAT,
+    CD,
+    ID,
+    UP,
+    Action,
+    DirectoryView,
+    directory_view,
+    nearest_target,
+    next_step,
+)
+from environments.auto_explore.sandbox import RelPath, Sandbox, display_dir
+from environments.auto_explore.tasks import DEFAULT_STAGE, STAGES, Task, check_task, coerce_tasks, tasks_for_stage
+from environments.auto_explore.teacher import TeacherState, reflect
+from environments.base import TextEnv
+
+_RESET_OPTIONS = frozenset({"stage", "task_id"})
+
+
+class AutoExploreEnv(TextEnv):
+    """Find the file that answers a question by exploring a repository with ``cd``, ``cat`` and ``id``.
+
+    Each turn the agent picks one admissible command (an index into ``info["actions"]``):
+
+    * ``cd <dir>`` / ``cd ..`` (not at the root): move;
+    * ``cat <file>``: show the file's first lines (at most ``cat_lines`` lines and ``cat_chars`` characters);
+    * ``id <file>``: answer with that file; this ends the episode.
+
+    Actions are ordered ``cd ..``, then the ``cd``'s, ``cat``'s and ``id``'s, each sorted by name. When a directory has
+    more entries than ``max_actions`` allows, a deterministic subset is shown and the observation says how many are
+    not. Nothing outside a task's root is ever listed or read (see :class:`~environments.auto_explore.sandbox.Sandbox`).
+
+    The observation (one ``str``) holds the question, the current directory (``/`` is the root), its listing (folders
+    end with ``/``), the last ``history_length`` commands and the bounded output of the last one. The action texts
+    are not in it; they are in ``info["actions"]``.
+
+    Rewards (constructor arguments, on the paper's scale):
+
+    * ``step_reward`` (default -0.02) for a ``cd`` or ``cat``;
+    * ``success_reward`` (default +1.0) for identifying a target file (episode ends, ``info["success"]`` True);
+    * ``wrong_answer_reward`` (default -1.0) for identifying another file (episode ends);
+    * ``invalid_action_reward`` (default -0.1) for an index inside the action space but outside ``info["actions"]``
+      (nothing happens, ``info["invalid_action"]`` True, the episode goes on);
+    * ``timeout_reward`` (default -1.0) added at the ``horizon``-th turn when the episode has not ended (truncated).
+
+    ``info`` every turn: ``actions``, ``oracle_action`` (index of the next step of the shortest route from the
+    current directory to a target), ``success``, ``invalid_action``, ``stage``, ``task_id``, ``cwd``, ``step``,
+    ``depth`` (of the task's target).
+
+    Curriculum stages (``reset(options={"stage": ...})``): ``"0"``-``"3"`` sample tasks whose target lies at exactly
+    that depth, ``"all"`` (default) every task. ``options={"task_id": ...}`` plays a given task.
+
+    Args:
+        tasks: A JSONL task file or a sequence of :class:`~environments.auto_explore.tasks.Task` or dicts.
+        max_actions: Size of the action space ``Discrete(max_actions)`` (at least 3).
+        horizon: Turns per episode before truncation.
+        stage: Default curriculum stage.
+        step_reward: Reward of an ordinary turn.
+        success_reward: Reward for identifying a target.
+        wrong_answer_reward: Reward for identifying a wrong file.
+        invalid_action_reward: Reward of an invalid index.
+        timeout_reward: Added when the horizon is reached.
+        history_length: Commands shown in the observation.
+        cat_lines: Lines shown by ``cat``.
+        cat_chars: Characters shown by ``cat``.
+        max_listing_chars: Characters of the listing in the observation (further entries are counted as not shown).
+        max_read_bytes: Bytes read at most from a file.
+        skip_unreachable: Drop tasks whose target is not reachable with ``max_actions`` instead of raising.
+        max_observation_chars: Length bound of the observation space.
+        render_mode: ``None``, ``"ansi"`` or ``"human"``.
+
+    Raises:
+        ValueError: for bad arguments or tasks; FileNotFoundError: for a missing root or target.
+
+    """
+
+    stages = STAGES
+
+    def __init__(
+        self,
+        tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]],
+        max_actions: int = 64,
+        horizon: int = 15,
+        stage: str = DEFAULT_STAGE,
+        step_reward: float = -0.02,
+        success_reward: float = 1.0,
+        wrong_answer_reward: float = -1.0,
+        invalid_action_reward: float = -0.1,
+        timeout_reward: float = -1.0,
+        history_length: int = 3,
+        cat_lines: int = 10,
+        cat_chars: int = 600,
+        max_listing_chars: int = 1500,
+        max_read_bytes: int = 8192,
+        skip_unreachable: bool = False,
+        max_observation_chars: int = 4096,
+        render_mode: str | None = None,
+    ) -> None:
+        if int(max_actions) < 3:
+            raise ValueError(f"max_actions must be at least 3 (cd .., cat and id of one file), got {max_actions}.")
+        if int(horizon) < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}.")
+        super().__init__(max_actions, max_observation_chars=max_observation_chars, render_mode=render_mode)
+        self.stage = self._stage_from_options({"stage": stage}, DEFAULT_STAGE)
+        self.horizon = int(horizon)
+        self.step_reward = float(step_reward)
+        self.success_reward = float(success_reward)
+        self.wrong_answer_reward = float(wrong_answer_reward)
+        self.invalid_action_reward = float(invalid_action_reward)
+        self.timeout_reward = float(timeout_reward)
+        self.history_length = int(history_length)
+        self.cat_lines = int(cat_lines)
+        self.cat_chars = int(cat_chars)
+        self.max_listing_chars = int(max_listing_chars)
+
+        self._sandboxes: dict[str, Sandbox] = {}
+        kept: list[Task] = []
+        for task in coerce_tasks(tasks):
+            if not os.path.isdir(task.root):
+                raise FileNotFoundError(f"Task {task.task_id!r}: repository root {task.root!r} does not exist.")
+            real = os.path.realpath(task.root)
+            if real not in self._sandboxes:
+                self._sandboxes[real] = Sandbox(real, max_read_bytes=max_read_bytes)
+            try:
+                check_task(task, self._sandboxes[real], self.max_actions)
+            except ValueError:
+                if skip_unreachable:
+                    continue
+                raise
+            kept.append(task)
+        if not kept:
+            raise ValueError("No playable tasks: every task's target is unreachable with this max_actions.")
+        self.tasks: list[Task] = kept
+        self._by_id: dict[str, Task] = {}
+        for task in kept:
+            if task.task_id in self._by_id:
+                raise ValueError(f"Duplicate task_id {task.task_id!r}.")
+            self._by_id[task.task_id] = task
+        self._pools = {name: tasks_for_stage(kept, name) for name in self.stages}
+        self._pool_for(self.stage)  # fail early when the default stage has no tasks
+        self._views: dict[tuple[str, RelPath], DirectoryView] = {}
+
+        self._task: Task | None = None
+        self._sandbox: Sandbox | None = None
+        self._targets: list[RelPath] = []
+        self._episode_stage = self.stage
+        self._cwd: RelPath = ()
+        self._previous_cwd: RelPath = ()
+        self._view: DirectoryView | None = None
+        self._history: deque[str] = deque(maxlen=max(self.history_length, 0))
+        self._output = ""
+        self._steps = 0
+        self._done = False
+        self._success = False
+        self._last_action: Action | None = None
+        self._last_invalid = False
+        self._last_was_oracle = True
+        self._oracle: Action | None = None
+        self._observation = ""
+
+    # -- public helpers ---------------------------------------------------------------------------------------------
+    @property
+    def task(self) -> Task | None:
+        """The task of the current episode (``None`` before the first reset)."""
+        return self._task
+
+    @property
+    def current_actions(self) -> Sequence[str]:
+        """The admissible action texts of the current turn."""
+        return list(self._view.texts) if self._view is not None else []
+
+    def tasks_of_stage(self, stage: str) -> list[Task]:
+        """Return the tasks a stage samples from.
+
+        Raises:
+            ValueError: for an unknown stage.
+
+        """
+        stage = self._stage_from_options({"stage": stage}, self.stage)
+        return list(self._pools[stage])
+
+    # -- gymnasium API ----------------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode on a task sampled (with ``self.np_random``) from the stage, or on ``options["task_id"]``.
+
+        Raises:
+            ValueError: for an unknown stage, a stage without tasks, an unknown task id or an unknown option.
+
+        """
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - _RESET_OPTIONS
+        if unknown:
+            raise ValueError(f"Unknown reset option(s) {sorted(unknown)}; AutoExplore knows {sorted(_RESET_OPTIONS)}.")
+        stage = self._stage_from_options(options, self.stage)
+        task_id = options.get("task_id")
+        if task_id is not None:
+            if task_id not in self._by_id:
+                raise ValueError(f"Unknown task_id {task_id!r}; this environment has {len(self.tasks)} tasks.")
+            task = self._by_id[task_id]
+        else:
+            pool = self._pool_for(stage)
+            task = pool[int(self.np_random.integers(len(pool)))]
+        self._task = task
+        self._sandbox = self._sandboxes[os.path.realpath(task.root)]
+        self._targets = task.target_parts
+        self._episode_stage = stage
+        self._cwd = ()
+        self._previous_cwd = ()
+        self._history.clear()
+        self._output = ""
+        self._steps = 0
+        self._done = False
+        self._success = False
+        self._last_action = None
+        self._last_invalid = False
+        self._last_was_oracle = True
+        self._enter(())
+        return self._observation, self._info()
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Take one command; see the class docstring for rewards.
+
+        Raises:
+            ValueError: if ``action`` is not an integer in the action space.
+            RuntimeError: before the first reset or after the episode ended.
+
+        """
+        index = self._validate_action(action)
+        if self._task is None or self._view is None or self._sandbox is None:
+            raise RuntimeError("AutoExploreEnv.step() called before reset().")
+        if self._done:
+            raise RuntimeError("The episode is over; call reset() to start a new one.")
+        self._steps += 1
+        self._previous_cwd = self._cwd
+        terminated = False
+        if index >= len(self._view.actions):
+            reward = self.invalid_action_reward
+            self._history.append("(invalid)")
+            self._output = (
+                f"Invalid action {index}: there are only {len(self._view.actions)} actions here. Nothing happened."
+            )
+            self._last_action, self._last_invalid, self._last_was_oracle = None, True, False
+            cwd = self._cwd
+        else:
+            chosen = self._view.actions[index]
+            self._last_action, self._last_invalid = chosen, False
+            self._last_was_oracle = chosen == self._oracle
+            self._history.append(chosen.text)
+            reward = self.step_reward
+            cwd = self._cwd
+            self._output = ""
+            if chosen.verb == CD:
+                cwd = self._cwd[:-1] if chosen.name == UP else self._cwd + (chosen.name,)
+            elif chosen.verb == CAT:
+                self._output = self._sandbox.head(self._cwd + (chosen.name,), self.cat_lines, self.cat_chars)
+            elif chosen.verb == ID:
+                terminated = True
+                if self._cwd + (chosen.name,) in self._targets:
+                    self._success = True
+                    reward = self.success_reward
+                    self._output = f"Correct: {chosen.name} answers the question."
+                else:
+                    reward = self.wrong_answer_reward
+                    self._output = f"Wrong: {chosen.name} does not answer the question."
+        truncated = not terminated and self._steps >= self.horizon
+        if truncated:
+            reward += self.timeout_reward
+            self._output = (self._output + "\n" if self._output else "") + "Out of steps: the episode is over."
+        self._done = terminated or truncated
+        self._enter(cwd)
+        return self._observation, float(reward), terminated, truncated, self._info()
+
+    def teacher_reflection(self) -> str:
+        """Return the teacher's reflection on the current state; it ends with ``Next: <oracle command>.``.
+
+        After a command that was not the oracle's (a wrong ``cd``, a ``cat`` of another file, an invalid index) the
+        reflection says what went wrong and how to get back on the path.
+
+        Raises:
+            RuntimeError: before the first reset.
+
+        """
+        if self._task is None or self._oracle is None:
+            raise RuntimeError("teacher_reflection() needs an episode: call reset() first.")
+        return reflect(self._teacher_state())
+
+    # -- internals --------------------------------------------------------------------------------------------------
+    def _pool_for(self, stage: str) -> list[Task]:
+        pool = self._pools[stage]
+        if not pool:
+            depths = sorted({task.depth for task in self.tasks})
+            raise ValueError(
+                f"AutoExplore stage {stage!r} has no tasks (it needs targets at depth {stage}); "
+                f"the given tasks have target depths {depths}."
+            )
+        return pool
+
+    def _view_of(self, cwd: RelPath) -> DirectoryView:
+        assert self._sandbox is not None
+        key = (self._sandbox.root, cwd)
+        view = self._views.get(key)
+        if view is None:
+            view = directory_view(self._sandbox.listdir(cwd), self.max_actions, at_root=not cwd)
+            self._views[key] = view
+        return view
+
+    def _enter(self, cwd: RelPath) -> None:
+        """Move to ``cwd`` and recompute the view, the oracle and the observation."""
+        self._cwd = cwd
+        self._view = self._view_of(cwd)
+        self._oracle = next_step(cwd, self._targets)
+        self._observation = self._check_observation(self._format_observation())
+
+    def _oracle_index(self) -> int:
+        assert self._view is not None and self._oracle is not None
+        index = self._view.index(self._oracle)
+        if index is None:  # the tree changed under us; fall back to going up (or the first action at the root)
+            index = self._view.index(Action(CD, UP)) or 0
+        return index
+
+    def _format_listing(self) -> str:
+        assert self._view is not None
+        view = self._view
+        if view.error:
+            return f"(cannot list: {view.error})"
+        names = [_quote(name) + "/" for name in view.dirs] + [_quote(name) for name in view.files]
+        if not names:
+            return "(empty)"
+        shown: list[str] = []
+        used = 0
+        for name in names:
+            if used + len(name) + 1 > self.max_listing_chars:
+                break
+            shown.append(name)
+            used += len(name) + 1
+        not_shown = view.not_shown + len(names) - len(shown)
+        text = " ".join(shown)
+        if not_shown:
+            text += f" (+{not_shown} not shown)"
+        return text
+
+    def _format_observation(self) -> str:
+        assert self._task is not None
+        question = self._task.question if len(self._task.question) <= 500 else self._task.question[:497] + "..."
+        lines = [
+            f"Question: {question}",
+            f"Dir: {display_dir(self._cwd)}",
+            f"Listing: {self._format_listing()}",
+            f"Recent: {'; '.join(self._history) if self._history else '(none)'}",
+        ]
+        if self._output:
+            lines.append("Output:")
+            lines.append(self._output)
+        return "\n".join(lines)
+
+    def _info(self) -> dict[str, Any]:
+        assert self._task is not None and self._view is not None
+        return {
+            "actions": list(self._view.texts),
+            "oracle_action": self._oracle_index(),
+            "success": self._success,
+            "invalid_action": self._last_invalid,
+            "stage": self._episode_stage,
+            "task_id": self._task.task_id,
+            "cwd": display_dir(self._cwd),
+            "step": self._steps,
+            "depth": self._task.depth,
+        }
+
+    def _teacher_state(self) -> TeacherState:
+        assert self._task is not None and self._oracle is not None
+        target = nearest_target(self._cwd, self._targets)
+        return TeacherState(
+            task_id=self._task.task_id,
+            kind=self._task.kind,
+            subject=self._task.subject,
+            question=self._task.question,
+            cwd=self._cwd,
+            target=target,
+            next_action=self._oracle,
+            step=self._steps,
+            last_action=self._last_action,
+            last_invalid=self._last_invalid,
+            last_was_oracle=self._last_was_oracle,
+            previous_cwd=self._previous_cwd,
+            done=self._done,
+        )
+
+    def _render_text(self) -> str:
+        if self._task is None:
+            return "(AutoExplore: call reset() first)"
+        actions = "\n".join(f"{i}. {text}" for i, text in enumerate(self.current_actions))
+        return f"{self._observation}\nActions:\n{actions}"
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"' if " " in name else name
