@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``reflect-rl demo``."""
     parser = argparse.ArgumentParser(prog="reflect-rl demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default="runs/demo", help="where the transcripts go (default: runs/demo)")
-    parser.add_argument("--episodes", type=int, default=1, help="episodes per environment")
+    parser.add_argument("--episodes", type=int, default=2, help="episodes per environment")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mistake-prob", type=float, default=0.25, help="teacher's probability of a wrong action")
     args = parser.parse_args(argv)
