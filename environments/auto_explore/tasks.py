@@ -168,8 +168,43 @@ def save_tasks(tasks: Iterable[Task], path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]]) -> list[Task]:
-    """Accept a JSONL path or a sequence of :class:`Task`/dicts; return a list of tasks.
+#: Keys of a task-generation request (the mapping form of ``tasks``).
+GENERATE_KEYS = ("split", "packages", "roots", "seed", "max_tasks")
+
+
+def generate_from_request(request: Mapping[str, Any]) -> list[Task]:
+    """Generate tasks from a request such as ``{"split": "val"}`` or ``{"packages": ["gymnasium"], "seed": 0}``.
+
+    ``split`` names a split of the default corpus (its installed packages); ``packages`` and ``roots`` name trees
+    directly. ``seed`` and ``max_tasks`` (per tree) go to the generator.
+
+    Raises:
+        ValueError: for unknown keys, an unknown split or a request that names no tree.
+
+    """
+    from environments.auto_explore.corpus import DEFAULT_SPLIT_PACKAGES, package_root
+    from environments.auto_explore.generation import generate_from_roots
+
+    unknown = set(request) - set(GENERATE_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown key(s) {sorted(unknown)} in a task request; known keys: {', '.join(GENERATE_KEYS)}.")
+    packages = list(request.get("packages") or ())
+    if request.get("split") is not None:
+        split = str(request["split"])
+        if split not in DEFAULT_SPLIT_PACKAGES:
+            raise ValueError(f"Unknown split {split!r}; the default corpus has {', '.join(DEFAULT_SPLIT_PACKAGES)}.")
+        packages += DEFAULT_SPLIT_PACKAGES[split]
+    roots = [package_root(name) for name in packages] + list(request.get("roots") or ())
+    if not roots:
+        raise ValueError("A task request must name a split, packages or roots, e.g. {'split': 'train'}.")
+    return generate_from_roots(roots, seed=int(request.get("seed", 0)), max_tasks=int(request.get("max_tasks", 200)))
+
+
+def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]] | Mapping[str, Any]) -> list[Task]:
+    """Accept a JSONL path, a sequence of :class:`Task`/dicts or a generation request; return a list of tasks.
+
+    A generation request is a mapping such as ``{"split": "train"}`` (see :func:`generate_from_request`), so a config
+    can name tasks without a file.
 
     Raises:
         TypeError: for anything else; ValueError: for an empty list or a bad task dict.
@@ -177,6 +212,8 @@ def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, An
     """
     if isinstance(tasks, (str, os.PathLike)):
         result = load_tasks(tasks)
+    elif isinstance(tasks, Mapping):
+        result = generate_from_request(tasks)
     elif isinstance(tasks, Sequence):
         result = []
         for index, item in enumerate(tasks):
@@ -190,7 +227,10 @@ def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, An
             else:
                 raise TypeError(f"Task #{index} must be a Task or a dict, got {type(item).__name__}.")
     else:
-        raise TypeError(f"tasks must be a path to a JSONL file or a sequence of tasks, got {type(tasks).__name__}.")
+        raise TypeError(
+            f"tasks must be a path to a JSONL file, a sequence of tasks or a request like {{'split': 'train'}}, "
+            f"got {type(tasks).__name__}."
+        )
     if not result:
         raise ValueError("No tasks given: AutoExplore needs at least one task.")
     return result

@@ -51,7 +51,8 @@ class DangerousTaxiEnv(TextEnv):
         stage: The stage used when ``reset`` gets no ``options["stage"]``.
         horizon: Steps after which an unfinished episode is truncated.
         observation_format: ``"grid"`` (Taxi's ASCII map with T, P, D, O, X marks and a legend line) or ``"compact"``
-            (positions in words and numbers, for tiny models).
+            (positions in words and numbers, for tiny models). After the first step, a line ``Last action: ...``
+            follows, so that a reader can tell (and a reflection can say) when the last move was a mistake.
         render_mode: ``None``, ``"ansi"`` (``render()`` returns the text) or ``"human"`` (prints it).
 
     Example:
@@ -149,7 +150,8 @@ class DangerousTaxiEnv(TextEnv):
         self._previous_state, self._last_action, self._state = state, action, next_state
         self._done = terminated or truncated
         self._success, self._dangerous = success, dangerous
-        return self._observations[next_state], reward, terminated, truncated, self._info()
+        observation = f"{self._observations[next_state]}\nLast action: {ACTION_TEXTS[action]}."
+        return observation, reward, terminated, truncated, self._info()
 
     # -- the Reflect-RL contract -------------------------------------------------------------------------------------
     @property
