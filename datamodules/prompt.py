@@ -87,3 +87,20 @@ def format_policy_prompt(observation: str, actions: Sequence[str], reflection: s
 def format_action_answer(index: int) -> str:
     """Return the text that follows the policy prompt when action ``index`` is chosen (a space and its label)."""
     return " " + action_label(index)
+
+
+def recommended_action(reflection: str, actions: Sequence[str]) -> int | None:
+    """Return the action a reflection recommends: the admissible action whose text it mentions last.
+
+    Teachers end with their recommendation ("... so the best action now is to go south.", "Next: cd src."), so the
+    last mention is the recommendation. Returns ``None`` when no action text appears.
+    """
+    lowered = reflection.lower()
+    best, best_end = None, -1
+    for index, text in enumerate(actions):
+        position = lowered.rfind(text.lower())
+        if position >= 0:
+            end = position + len(text)
+            if end > best_end or (end == best_end and len(text) > len(actions[best])):
+                best, best_end = index, end
+    return best

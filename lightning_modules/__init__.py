@@ -1,0 +1,19 @@
+"""The players and the training stages as LightningModules."""
+
+from lightning_modules.action_head import ActionHead
+from lightning_modules.backbone import BackboneSpec, LoRASpec, TinyGPT2Spec, export_backbone, load_backbone
+from lightning_modules.policy_sft import PolicySFTModule
+from lightning_modules.reflection import generate_reflections
+from lightning_modules.reflection_sft import ReflectionSFTModule
+
+__all__ = [
+    "ActionHead",
+    "BackboneSpec",
+    "LoRASpec",
+    "PolicySFTModule",
+    "ReflectionSFTModule",
+    "TinyGPT2Spec",
+    "export_backbone",
+    "generate_reflections",
+    "load_backbone",
+]

@@ -1,6 +1,9 @@
 """The ``reflect-rl`` console script.
 
 Subcommands:
+    fit         train a stage from a YAML config (LightningCLI): reflect-rl fit --config configs/...yaml
+    validate    validate a stage from a config (and a checkpoint: --ckpt_path)
+    test        test a stage from a config (and a checkpoint: --ckpt_path)
     demo        play each environment with its oracle and teacher, print the transcripts
     play        play an environment by hand, seeing exactly what the models read
     make-tasks  generate AutoExplore tasks (JSONL) from directory trees or installed packages
@@ -29,7 +32,21 @@ def _make_tasks(argv: list[str]) -> int:
     return main(argv)
 
 
-COMMANDS = {"demo": _demo, "play": _play, "make-tasks": _make_tasks}
+def _lightning(argv: list[str]) -> int:
+    from lightning_modules.lightning_cli import run_lightning_cli
+
+    run_lightning_cli(argv)
+    return 0
+
+
+COMMANDS = {
+    "fit": _lightning,
+    "validate": _lightning,
+    "test": _lightning,
+    "demo": _demo,
+    "play": _play,
+    "make-tasks": _make_tasks,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"reflect-rl: unknown command {command!r}; choose one of {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
-    return COMMANDS[command](rest)
+    return COMMANDS[command](argv if COMMANDS[command] is _lightning else rest)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+"""Tokenisation of prompts into model batches, shared by every stage so that training and acting see the same ids.
+
+Prompts are truncated from the left to a token budget (the end of a prompt is what the model must act on) and padded
+on the left, so the last position of every row is the position the model predicts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from datamodules.prompt import ACTIONS_MARKER, format_policy_prompt, format_reflection_prompt
+
+IGNORE_INDEX = -100
+
+
+class PromptEncoder:
+    """Turns text turns into left-padded tensors for the policy and the reflection model.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer (fast).
+        max_prompt_tokens: Budget of a prompt; longer prompts lose their beginning.
+        max_reflection_tokens: Budget of a reflection (SFT targets are cut to it; generation stops at it).
+    """
+
+    def __init__(self, tokenizer, max_prompt_tokens: int = 256, max_reflection_tokens: int = 96) -> None:
+        self.tokenizer = tokenizer
+        self.max_prompt_tokens = max_prompt_tokens
+        self.max_reflection_tokens = max_reflection_tokens
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        #: The text a reflection ends with; generation stops once it appears.
+        self.reflection_end = "\n" + ACTIONS_MARKER
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+    def _left_pad(self, rows: Sequence[Sequence[int]], fill: int) -> tuple[Tensor, Tensor]:
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), fill, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            if row:
+                ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+                mask[i, width - len(row) :] = 1
+        return ids, mask
+
+    def truncate(self, ids: list[int], budget: int | None = None) -> list[int]:
+        """Keep the last ``budget`` (default: ``max_prompt_tokens``) tokens."""
+        budget = self.max_prompt_tokens if budget is None else budget
+        return ids[-budget:] if len(ids) > budget else ids
+
+    def policy_batch(
+        self,
+        observations: Sequence[str],
+        actions: Sequence[Sequence[str]],
+        reflections: Sequence[str | None] | None = None,
+        targets: Sequence[int] | None = None,
+    ) -> dict[str, Tensor]:
+        """Encode policy prompts (ending at ``# Action:``).
+
+        Returns:
+            ``input_ids``, ``attention_mask``, ``num_actions`` and, with ``targets``, ``targets`` (label indices).
+        """
+        reflections = reflections if reflections is not None else [None] * len(observations)
+        prompts = [format_policy_prompt(o, a, r) for o, a, r in zip(observations, actions, reflections, strict=True)]
+        rows = [self.truncate(ids) for ids in self._ids(prompts)]
+        input_ids, attention_mask = self._left_pad(rows, self.pad_id)
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "num_actions": torch.tensor([len(a) for a in actions], dtype=torch.long),
+        }
+        if targets is not None:
+            batch["targets"] = torch.tensor(list(targets), dtype=torch.long)
+        return batch
+
+    def reflection_prompt_batch(self, observations: Sequence[str]) -> dict[str, Tensor]:
+        """Encode reflection prompts (ending at ``# Analyze:`` and a newline) for generation."""
+        rows = [self.truncate(ids) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
+        input_ids, attention_mask = self._left_pad(rows, self.pad_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def reflection_batch(self, observations: Sequence[str], reflections: Sequence[str]) -> dict[str, Tensor]:
+        """Encode reflection SFT examples: prompt + reflection + end marker, loss on the reflection and marker only.
+
+        Returns:
+            ``input_ids``, ``attention_mask`` and ``labels`` (``-100`` on prompt and padding).
+        """
+        prompts = [self.truncate(ids) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
+        completions = self._ids([r.strip() + self.reflection_end for r in reflections])
+        end_ids = self._ids([self.reflection_end])[0]
+        rows, labels = [], []
+        for prompt, completion in zip(prompts, completions, strict=True):
+            if len(completion) > self.max_reflection_tokens:  # cut the reflection, keep the end marker
+                completion = completion[: self.max_reflection_tokens - len(end_ids)] + end_ids
+            rows.append(prompt + completion)
+            labels.append([IGNORE_INDEX] * len(prompt) + completion)
+        input_ids, attention_mask = self._left_pad(rows, self.pad_id)
+        label_ids, _ = self._left_pad(labels, IGNORE_INDEX)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": label_ids}
+
+    def decode_reflections(self, generated: Tensor) -> list[str]:
+        """Decode generated continuations into reflection texts (cut at the end marker)."""
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        marker = ACTIONS_MARKER
+        return [text.split(marker, 1)[0].strip() for text in texts]

@@ -1,0 +1,203 @@
+"""Environments played in lock-step: the teacher's stream of SFT turns, and episodes played by a model.
+
+Both run in the training process (``num_workers=0``), so a model that acts is always the live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from datamodules.behaviour import teacher_action
+
+
+@dataclass
+class Turn:
+    """One decision as the players see it.
+
+    Attributes:
+        observation: The environment's text.
+        actions: Admissible action texts, in the order shown (shuffled when label shuffling is on).
+        reflection: The teacher's reflection on this state (``None`` where none was asked for).
+        oracle: Index of the oracle action in ``actions`` (``None`` if the environment knows none).
+        negative: Whether the behaviour policy's action at this turn was a deliberate mistake.
+        order: ``order[i]`` is the environment's action index of shown action ``i``.
+        seed: Seed of the episode.
+        step: Turn number within the episode.
+    """
+
+    observation: str
+    actions: list[str]
+    reflection: str | None
+    oracle: int | None
+    negative: bool = False
+    order: list[int] = field(default_factory=list)
+    seed: int = 0
+    step: int = 0
+
+
+@dataclass
+class EpisodeResult:
+    """What an episode came to."""
+
+    seed: int
+    success: bool
+    episode_return: float
+    length: int
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_envs(env_id: str, env_kwargs: dict[str, Any] | None, count: int) -> list[gym.Env]:
+    """Make ``count`` instances of a registered environment (with a clear error for an unknown id)."""
+    import environments  # noqa: F401  (registers ReflectRL/...)
+
+    if env_id not in gym.registry:
+        known = ", ".join(sorted(k for k in gym.registry if k.startswith("ReflectRL/")))
+        raise ValueError(f"Unknown environment {env_id!r}; registered Reflect-RL environments: {known}.")
+    return [gym.make(env_id, **(env_kwargs or {})) for _ in range(count)]
+
+
+def _shown(info: dict[str, Any], rng: np.random.Generator | None) -> tuple[list[str], list[int], int | None]:
+    actions = list(info["actions"])
+    order = list(rng.permutation(len(actions))) if rng is not None else list(range(len(actions)))
+    order = [int(i) for i in order]
+    oracle = info.get("oracle_action")
+    shown_oracle = order.index(int(oracle)) if oracle is not None and 0 <= int(oracle) < len(actions) else None
+    return [actions[i] for i in order], order, shown_oracle
+
+
+class TeacherStream:
+    """Plays a batch of environments in lock-step with the teacher's behaviour policy and yields turns forever.
+
+    Each turn carries the teacher's reflection and the oracle action; with probability ``mistake_prob`` the behaviour
+    policy then takes a wrong action (a negative example), so the next turn's reflection is corrective.
+
+    Args:
+        envs: The environments (one per lane).
+        seed: First episode seed; lane ``i``'s episodes use seeds ``seed + i``, ``seed + i + len(envs)``, ...
+        stage: Curriculum stage passed to ``reset`` (``None``: the environment's default).
+        mistake_prob: Probability of a deliberate wrong action; read at every turn, so it can be changed while
+            streaming (see :class:`callbacks.NegativeExampleCallback`).
+        shuffle_actions: Show the admissible actions in a random order each turn (the paper's ``shuffle_action``).
+        with_reflection: Ask the teacher for a reflection at every turn.
+    """
+
+    def __init__(
+        self,
+        envs: Sequence[gym.Env],
+        seed: int = 0,
+        stage: str | None = None,
+        mistake_prob: float = 0.0,
+        shuffle_actions: bool = False,
+        with_reflection: bool = True,
+    ) -> None:
+        self.envs = list(envs)
+        self.seed, self.stage = seed, stage
+        self.mistake_prob = mistake_prob
+        self.shuffle_actions = shuffle_actions
+        self.with_reflection = with_reflection
+        self.rng = np.random.default_rng(seed)
+        self._next_seed = seed
+        self._lanes: list[tuple[str, dict[str, Any], int, int] | None] = [None] * len(self.envs)
+
+    def _reset(self, lane: int) -> None:
+        episode_seed = self._next_seed
+        self._next_seed += 1
+        options = {"stage": self.stage} if self.stage is not None else None
+        observation, info = self.envs[lane].reset(seed=episode_seed, options=options)
+        self._lanes[lane] = (observation, info, episode_seed, 0)
+
+    def step(self) -> list[Turn]:
+        """Advance every lane by one turn; return the turns taken (one per lane)."""
+        turns = []
+        for lane, env in enumerate(self.envs):
+            if self._lanes[lane] is None:
+                self._reset(lane)
+            observation, info, episode_seed, step = self._lanes[lane]
+            reflection = env.unwrapped.teacher_reflection() if self.with_reflection else None
+            action, negative = teacher_action(info, self.rng, self.mistake_prob)
+            shown, order, oracle = _shown(info, self.rng if self.shuffle_actions else None)
+            turns.append(Turn(observation, shown, reflection, oracle, negative, order, episode_seed, step))
+            observation, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                self._lanes[lane] = None
+            else:
+                self._lanes[lane] = (observation, info, episode_seed, step + 1)
+        return turns
+
+    def __iter__(self) -> Iterator[Turn]:
+        while True:
+            yield from self.step()
+
+    def episodes(self, count: int) -> list[list[Turn]]:
+        """Play until ``count`` episodes have ended and return their turns; used for fixed validation sets."""
+        finished: list[list[Turn]] = []
+        current: list[list[Turn]] = [[] for _ in self.envs]
+        while len(finished) < count:
+            for lane, turn in enumerate(self.step()):
+                current[lane].append(turn)
+                if self._lanes[lane] is None:
+                    finished.append(current[lane])
+                    current[lane] = []
+        return finished[:count]
+
+
+def play_episodes(
+    envs: Sequence[gym.Env],
+    seeds: Sequence[int],
+    act: Callable[[list[Turn]], list[int]],
+    stage: str | None = None,
+    teacher_reflections: bool = False,
+) -> list[EpisodeResult]:
+    """Play one episode per seed with a model, all lanes in lock-step, and return the results in seed order.
+
+    Args:
+        envs: Environments to play on (lanes); seeds are dealt to free lanes as episodes end.
+        seeds: One episode per seed.
+        act: Receives the turns of the lanes still playing and returns a shown-action index for each.
+        stage: Curriculum stage passed to ``reset``.
+        teacher_reflections: Put the teacher's reflection into each turn (for a policy that reads the teacher).
+    """
+    pending = list(seeds)[::-1]
+    results: dict[int, EpisodeResult] = {}
+    lanes: list[dict[str, Any] | None] = [None] * len(envs)
+    options = {"stage": stage} if stage is not None else None
+
+    def start(lane: int) -> None:
+        if not pending:
+            lanes[lane] = None
+            return
+        seed = pending.pop()
+        observation, info = envs[lane].reset(seed=seed, options=options)
+        lanes[lane] = {"seed": seed, "observation": observation, "info": info, "return": 0.0, "step": 0, "log": []}
+
+    for lane in range(len(envs)):
+        start(lane)
+    while any(lane is not None for lane in lanes):
+        active = [i for i, lane in enumerate(lanes) if lane is not None]
+        turns = []
+        for i in active:
+            lane = lanes[i]
+            shown, order, oracle = _shown(lane["info"], None)
+            reflection = envs[i].unwrapped.teacher_reflection() if teacher_reflections else None
+            turns.append(Turn(lane["observation"], shown, reflection, oracle, False, order, lane["seed"], lane["step"]))
+        choices = act(turns)
+        for i, turn, choice in zip(active, turns, choices, strict=True):
+            lane = lanes[i]
+            observation, reward, terminated, truncated, info = envs[i].step(turn.order[choice])
+            lane["return"] += float(reward)
+            lane["step"] += 1
+            entry = {"observation": turn.observation, "reflection": turn.reflection, "action": turn.actions[choice]}
+            lane["log"].append({**entry, "oracle": turn.oracle, "reward": float(reward)})
+            lane["observation"], lane["info"] = observation, info
+            if terminated or truncated:
+                seed = lane["seed"]
+                results[seed] = EpisodeResult(
+                    seed, bool(info.get("success")), lane["return"], lane["step"], lane["log"]
+                )
+                start(i)
+    return [results[seed] for seed in seeds]

@@ -1,0 +1,220 @@
+"""RolloutDataModule: training data played on the fly from environments.
+
+In teacher mode (the SFT stages) it plays a batch of environments in lock-step with the teacher's behaviour policy and
+yields tokenised examples: reflection examples (loss on the reflection tokens only) or policy examples (target = the
+oracle action's label). Validation is a fixed set of teacher episodes from held-out seeds (or held-out tasks through
+``val_env_kwargs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import lightning as L
+from torch.utils.data import DataLoader, IterableDataset
+
+from datamodules.encoding import PromptEncoder
+from datamodules.prompt import format_action_answer, format_policy_prompt, format_reflection_prompt
+from datamodules.rollout import TeacherStream, Turn, make_envs
+
+ExampleKind = Literal["reflection", "policy"]
+
+
+class _TeacherBatches(IterableDataset):
+    """Endless batches of tokenised teacher turns (built in the training process, so it sees live settings)."""
+
+    def __init__(self, datamodule: RolloutDataModule) -> None:
+        self.datamodule = datamodule
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        dm = self.datamodule
+        stream = dm.train_stream()
+        buffer: list[Turn] = []
+        for turn in stream:
+            if dm.examples == "reflection" and not turn.reflection:
+                continue
+            buffer.append(turn)
+            if len(buffer) == dm.hparams.batch_size:
+                yield dm.encode(buffer)
+                buffer = []
+
+
+class RolloutDataModule(L.LightningDataModule):
+    """Plays environments on the fly and yields training batches for the running LightningModule.
+
+    The module binds its tokenizer and says what it trains on with :meth:`bind` (the SFT modules do it in
+    ``setup``), so the datamodule's config only describes the environments and the data.
+
+    Args:
+        env_id: A registered environment id (``ReflectRL/DangerousTaxi-v0``, ``ReflectRL/AutoExplore-v0``, ...).
+        env_kwargs: Constructor arguments of the training environments.
+        val_env_kwargs: Overrides for the validation environments (e.g. AutoExplore tasks from held-out repositories).
+        stage: Curriculum stage of the episodes (``None``: the environment's default); see :meth:`set_stage`.
+        num_envs: Environments played in lock-step.
+        batch_size: Examples per training batch.
+        mistake_prob: The teacher's probability of a deliberate wrong action (negative examples); see
+            :meth:`set_mistake_prob` and :class:`callbacks.NegativeExampleCallback`.
+        shuffle_actions: Show the admissible actions in a random order each turn.
+        max_prompt_tokens: Prompt budget (prompts are cut from the left).
+        max_reflection_tokens: Reflection budget.
+        seed: Seed of the training episodes (each DDP rank adds its rank times a large offset).
+        val_seed: First seed of the validation episodes (held out: far from the training seeds).
+        val_episodes: Teacher episodes in the validation set.
+        val_batch_size: Examples per validation batch.
+
+    Example:
+        >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"})
+        >>> datamodule.bind(tokenizer, examples="policy")
+        >>> batch = next(iter(datamodule.train_dataloader()))  # input_ids, attention_mask, num_actions, targets
+    """
+
+    def __init__(
+        self,
+        env_id: str = "ReflectRL/DangerousTaxi-v0",
+        env_kwargs: dict[str, Any] | None = None,
+        val_env_kwargs: dict[str, Any] | None = None,
+        stage: str | None = None,
+        num_envs: int = 16,
+        batch_size: int = 32,
+        mistake_prob: float = 0.0,
+        shuffle_actions: bool = False,
+        max_prompt_tokens: int = 256,
+        max_reflection_tokens: int = 96,
+        seed: int = 0,
+        val_seed: int = 1_000_000,
+        val_episodes: int = 32,
+        val_batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if not 0.0 <= mistake_prob <= 1.0:
+            raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
+        self.stage = stage
+        self.mistake_prob = mistake_prob
+        self.encoder: PromptEncoder | None = None
+        self.examples: ExampleKind = "policy"
+        self.with_reflection = True
+        self._stream: TeacherStream | None = None
+        self._val_turns: list[Turn] | None = None
+        env = make_envs(env_id, env_kwargs, 1)[0]  # fail now, not inside the training loop, on a bad config
+        self._max_actions: int | None = int(env.action_space.n)
+        env.close()
+
+    # -- what the LightningModule and callbacks call ----------------------------------------------------------------
+    def bind(self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True) -> None:
+        """Set the tokenizer and the kind of example to yield (called by the module in ``setup``)."""
+        if examples not in ("reflection", "policy"):
+            raise ValueError(f"examples must be 'reflection' or 'policy', got {examples!r}.")
+        self.encoder = PromptEncoder(tokenizer, self.hparams.max_prompt_tokens, self.hparams.max_reflection_tokens)
+        self.examples = examples
+        self.with_reflection = with_reflection
+
+    @property
+    def max_actions(self) -> int:
+        """Size of the environment's action space (the most labels a decision can need)."""
+        if self._max_actions is None:
+            env = make_envs(self.hparams.env_id, self.hparams.env_kwargs, 1)[0]
+            self._max_actions = int(env.action_space.n)
+            env.close()
+        return self._max_actions
+
+    def set_mistake_prob(self, probability: float) -> None:
+        """Change the teacher's probability of a deliberate wrong action, effective from the next turn."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"mistake_prob must be in [0, 1], got {probability}.")
+        self.mistake_prob = probability
+        if self._stream is not None:
+            self._stream.mistake_prob = probability
+
+    def set_stage(self, stage: str | None) -> None:
+        """Switch the curriculum stage of new training episodes."""
+        self.stage = stage
+        if self._stream is not None:
+            self._stream.stage = stage
+
+    # -- data ------------------------------------------------------------------------------------------------------
+    def _rank(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return trainer.global_rank if trainer is not None else 0
+
+    def train_stream(self) -> TeacherStream:
+        """A fresh teacher stream for this process (seeded with ``seed + rank * 10**6``)."""
+        hp = self.hparams
+        envs = make_envs(hp.env_id, hp.env_kwargs, hp.num_envs)
+        self._stream = TeacherStream(
+            envs,
+            seed=hp.seed + self._rank() * 1_000_000,
+            stage=self.stage,
+            mistake_prob=self.mistake_prob,
+            shuffle_actions=hp.shuffle_actions,
+            with_reflection=self.with_reflection or self.examples == "reflection",
+        )
+        return self._stream
+
+    def val_turns(self) -> list[Turn]:
+        """The fixed validation set: every turn of ``val_episodes`` teacher episodes from held-out seeds."""
+        if self._val_turns is None:
+            hp = self.hparams
+            kwargs = {**(hp.env_kwargs or {}), **(hp.val_env_kwargs or {})}
+            stream = TeacherStream(
+                make_envs(hp.env_id, kwargs, min(hp.num_envs, hp.val_episodes)),
+                seed=hp.val_seed,
+                stage=self.stage,
+                mistake_prob=self.hparams.mistake_prob,
+            )
+            self._val_turns = [turn for episode in stream.episodes(hp.val_episodes) for turn in episode]
+        return self._val_turns
+
+    def make_val_envs(self, count: int):
+        """Environments configured like the validation set (for playing validation episodes with a model)."""
+        hp = self.hparams
+        return make_envs(hp.env_id, {**(hp.env_kwargs or {}), **(hp.val_env_kwargs or {})}, count)
+
+    def val_seeds(self, count: int) -> list[int]:
+        """Seeds of ``count`` held-out validation episodes."""
+        return list(range(self.hparams.val_seed, self.hparams.val_seed + count))
+
+    def encode(self, turns: list[Turn]) -> dict[str, Any]:
+        """Tokenise turns as the bound kind of example; the batch also keeps the turns and the negative share."""
+        if self.encoder is None:
+            raise RuntimeError("RolloutDataModule.bind(tokenizer, ...) must be called before data is drawn.")
+        observations = [t.observation for t in turns]
+        if self.examples == "reflection":
+            batch = self.encoder.reflection_batch(observations, [t.reflection or "" for t in turns])
+        else:
+            reflections = [t.reflection for t in turns] if self.with_reflection else None
+            batch = self.encoder.policy_batch(
+                observations, [t.actions for t in turns], reflections, [t.oracle for t in turns]
+            )
+        batch["turns"] = turns
+        batch["negative_share"] = sum(t.negative for t in turns) / len(turns)
+        return batch
+
+    def sample_texts(self, episodes: int) -> list[str]:
+        """Text of ``episodes`` teacher episodes (prompts, reflections, answers), to train a tokenizer on."""
+        hp = self.hparams
+        stream = TeacherStream(
+            make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, episodes)),
+            seed=hp.seed + 7919,
+            stage=self.stage,
+            mistake_prob=max(self.mistake_prob, 0.2),
+        )
+        texts = []
+        for episode in stream.episodes(episodes):
+            for turn in episode:
+                texts.append(format_reflection_prompt(turn.observation) + (turn.reflection or ""))
+                texts.append(
+                    format_policy_prompt(turn.observation, turn.actions, turn.reflection)
+                    + format_action_answer(turn.oracle or 0)
+                )
+        return texts
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_TeacherBatches(self), batch_size=None, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        turns = self.val_turns()
+        size = self.hparams.val_batch_size
+        batches = [self.encode(turns[i : i + size]) for i in range(0, len(turns), size)]
+        return DataLoader(batches, batch_size=None, num_workers=0)

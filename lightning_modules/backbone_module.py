@@ -1,0 +1,84 @@
+"""Plumbing shared by the modules that train a backbone: building it, checkpointing it, exporting it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from lightning_modules.backbone import BackboneSpec, backbone_from_state, backbone_state, export_backbone, load_backbone
+
+
+class BackboneModule(L.LightningModule):
+    """Base class: a LightningModule around one Hugging Face causal LM (``self.model``, ``self.tokenizer``).
+
+    The backbone is built in ``setup`` (the embedded tiny default needs the datamodule's environment text for its
+    tokenizer), saved with its tokenizer in Lightning checkpoints, and exported as a Hugging Face directory when
+    ``fit`` ends (``export_dir``, default ``<log_dir>/export``).
+    """
+
+    model: torch.nn.Module | None
+    tokenizer: object | None
+
+    def _init_backbone(self, backbone: BackboneSpec, export_dir: str | None) -> None:
+        self.backbone_spec = backbone
+        self.export_dir = export_dir
+        self.model = None
+        self.tokenizer = None
+
+    def datamodule(self):
+        """The trainer's datamodule, which must be a :class:`datamodules.RolloutDataModule`."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "bind"):
+            raise RuntimeError(
+                f"{type(self).__name__} needs a RolloutDataModule: pass datamodule=RolloutDataModule(...) to the "
+                "Trainer (or a `data:` section to the CLI)."
+            )
+        return datamodule
+
+    def build_backbone(self) -> None:
+        """Load or build the backbone once (a resumed run gets its backbone from the checkpoint)."""
+        if self.model is not None:
+            return
+        spec = self.backbone_spec
+        datamodule = self.datamodule()
+        self.model, self.tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(spec.tiny.tokenizer_samples))
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=self.hparams.lr,
+            weight_decay=self.hparams.weight_decay,
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if not hasattr(self.model, "peft_config"):
+            checkpoint["backbone"] = backbone_state(self.model, self.tokenizer)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.model is None:
+            if "backbone" not in checkpoint:
+                raise RuntimeError(
+                    "This checkpoint holds a LoRA backbone, which is rebuilt from its export: load the exported "
+                    "directory with backbone.name_or_path instead."
+                )
+            self.model, self.tokenizer = backbone_from_state(checkpoint["backbone"])
+
+    def export_path(self) -> Path:
+        """Where :meth:`export` writes (``export_dir``, or ``<log_dir>/export``)."""
+        if self.export_dir:
+            return Path(self.export_dir)
+        log_dir = self.trainer.log_dir if self._trainer is not None and self.trainer.log_dir else "."
+        return Path(log_dir) / "export"
+
+    def export(self) -> Path:
+        """Save the model and tokenizer as a Hugging Face directory (LoRA: the adapter, naming its base)."""
+        path = export_backbone(self.model, self.tokenizer, self.export_path())
+        rank_zero_info(f"Exported {type(self).__name__}'s model to {path}")
+        return path
+
+    def on_fit_end(self) -> None:
+        if self.trainer.is_global_zero:
+            self.export()

@@ -1,0 +1,156 @@
+"""Stage 2: policy SFT. The policy learns to pick the oracle's action from observation + reflection + actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics import MeanMetric
+
+from datamodules.rollout import Turn, play_episodes
+from lightning_modules.action_head import ActionHead
+from lightning_modules.backbone import BackboneSpec, load_backbone
+from lightning_modules.backbone_module import BackboneModule
+from lightning_modules.reflection import generate_reflections
+
+TEACHER = "teacher"
+
+
+class PolicySFTModule(BackboneModule):
+    """Cross-entropy over the admissible action labels, scored in one forward pass by :class:`ActionHead`.
+
+    Training prompts carry the teacher's reflections. Validation measures the accuracy against the oracle action on
+    held-out turns with the reflections the policy will really get: the reflection model's when ``reflection`` names
+    one, the teacher's for ``"teacher"``, none for ``None``; with ``val_rollouts > 0`` it also plays held-out
+    episodes greedily and logs ``val/success_rate``.
+
+    Args:
+        backbone: The policy model.
+        reflection: ``"teacher"``, a path to a stage-1 export (frozen reflection model), or ``None`` for prompts
+            without an analysis section (the "no reflection" baseline; training prompts then have none either).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        val_rollouts: Held-out episodes played at each validation (0: none).
+        export_dir: Where the trained policy is exported when ``fit`` ends (default ``<log_dir>/export``).
+
+    Example:
+        >>> module = PolicySFTModule(reflection="runs/taxi/reflection/export", val_rollouts=32)
+        >>> Trainer(max_steps=300).fit(module, datamodule=RolloutDataModule(mistake_prob=0.2))
+    """
+
+    def __init__(
+        self,
+        backbone: BackboneSpec | None = None,
+        reflection: str | None = TEACHER,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        val_rollouts: int = 0,
+        export_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self._init_backbone(backbone or BackboneSpec(), export_dir)
+        self.reflection = reflection
+        self.reflection_model: torch.nn.Module | None = None
+        self.head: ActionHead | None = None
+        self.val_loss = MeanMetric()
+        self.val_accuracy = MeanMetric()
+
+    # -- setup -----------------------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        self.build_backbone()
+        datamodule = self.datamodule()
+        datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
+        self.head = ActionHead(self.tokenizer, datamodule.max_actions)
+        if self.reflection not in (None, TEACHER) and self.reflection_model is None:
+            self.reflection_model, reflection_tokenizer = load_backbone(BackboneSpec(name_or_path=self.reflection))
+            if reflection_tokenizer.get_vocab() != self.tokenizer.get_vocab():
+                raise ValueError(
+                    f"The reflection model at {self.reflection} has a different tokenizer from the policy's. Start the "
+                    "policy from the reflection export (backbone.name_or_path) or from a model sharing its tokenizer."
+                )
+            self.reflection_model.requires_grad_(False).eval()
+
+    def state_dict(self, *args, **kwargs):
+        # The frozen reflection model is loaded from its own export; it is not part of this module's checkpoint.
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("reflection_model.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        return super().load_state_dict(state_dict, strict=False, **kwargs)
+
+    # -- steps ------------------------------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Masked label logits ``[batch, max_actions]``."""
+        return self.head(self.model, batch["input_ids"], batch["attention_mask"], batch["num_actions"])
+
+    def shared_step(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch)
+        return torch.nn.functional.cross_entropy(logits, batch["targets"]), logits
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, logits = self.shared_step(batch)
+        size = len(batch["turns"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/accuracy", (logits.argmax(-1) == batch["targets"]).float().mean(), batch_size=size)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.reflection_model is not None:  # what the policy will really read: the reflection model's analysis
+            batch = self._encode(batch["turns"], with_targets=True)
+        loss, logits = self.shared_step(batch)
+        self.val_loss.update(loss, weight=len(batch["targets"]))
+        self.val_accuracy.update((logits.argmax(-1) == batch["targets"]).float())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/loss", self.val_loss.compute())
+        self.log("val/accuracy", self.val_accuracy.compute(), prog_bar=True)
+        self.val_loss.reset()
+        self.val_accuracy.reset()
+        if self.hparams.val_rollouts > 0 and not self.trainer.sanity_checking:
+            results = self.play(self.datamodule().val_seeds(self.hparams.val_rollouts))
+            self.log("val/success_rate", sum(r.success for r in results) / len(results), prog_bar=True)
+            self.log("val/return", sum(r.episode_return for r in results) / len(results))
+            self.log("val/episode_length", sum(r.length for r in results) / len(results))
+
+    # -- acting -----------------------------------------------------------------------------------------------------
+    def _encode(self, turns: list[Turn], with_targets: bool = False) -> dict[str, Any]:
+        encoder = self.datamodule().encoder
+        observations = [t.observation for t in turns]
+        if self.reflection is None:
+            reflections = None
+        elif self.reflection_model is not None:
+            reflections = generate_reflections(self.reflection_model, encoder, observations)
+        else:
+            reflections = [t.reflection for t in turns]
+        targets = [t.oracle for t in turns] if with_targets else None
+        batch = encoder.policy_batch(observations, [t.actions for t in turns], reflections, targets)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        batch["turns"] = turns
+        return batch
+
+    @torch.no_grad()
+    def act(self, turns: list[Turn], greedy: bool = True) -> list[int]:
+        """Choose a shown-action index for each turn (greedy or sampled), reflecting first if the policy does."""
+        logits = self(self._encode(turns))
+        if greedy:
+            return logits.argmax(-1).tolist()
+        return torch.distributions.Categorical(logits=logits).sample().tolist()
+
+    def play(self, seeds: list[int], greedy: bool = True):
+        """Play one held-out episode per seed with this policy; return :class:`EpisodeResult` s."""
+        datamodule = self.datamodule()
+        envs = datamodule.make_val_envs(min(len(seeds), datamodule.hparams.num_envs))
+        was_training = self.training
+        self.eval()
+        try:
+            return play_episodes(
+                envs,
+                seeds,
+                lambda turns: self.act(turns, greedy),
+                stage=datamodule.stage,
+                teacher_reflections=self.reflection == TEACHER,
+            )
+        finally:
+            self.train(was_training)
+            for env in envs:
+                env.close()

@@ -1,0 +1,123 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import environments  # noqa: F401
+from datamodules.encoding import IGNORE_INDEX, PromptEncoder
+from datamodules.prompt import ACTIONS_MARKER, recommended_action
+from datamodules.rollout import TeacherStream, make_envs, play_episodes
+from datamodules.rollout_datamodule import RolloutDataModule
+from lightning_modules.backbone import train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    datamodule = RolloutDataModule(env_kwargs={"observation_format": "compact"}, num_envs=4)
+    return train_tokenizer(datamodule.sample_texts(30), vocab_size=400, num_labels=8)
+
+
+def test_teacher_stream_is_deterministic_and_its_mistakes_are_negative_examples():
+    def turns(seed):
+        stream = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {}, 3), seed=seed, mistake_prob=0.3)
+        return [next(iter(stream)) for _ in range(1)] + [t for _ in range(40) for t in stream.step()]
+
+    first, again, other = turns(1), turns(1), turns(2)
+    assert [(t.observation, t.reflection) for t in first] == [(t.observation, t.reflection) for t in again]
+    assert [t.observation for t in first] != [t.observation for t in other]
+    negatives = [t for t in first if t.negative]
+    assert 0.15 < len(negatives) / len(first) < 0.45
+    # the turn after a (non-fatal) mistake in the same episode carries a corrective reflection
+    corrective = [b for a, b in zip(first, first[3:]) if a.negative and b.seed == a.seed and b.step == a.step + 1]
+    assert all("Last action" in t.observation for t in corrective)
+
+
+def test_zero_mistake_probability_gives_no_negative_examples():
+    stream = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {}, 4), seed=0, mistake_prob=0.0)
+    assert not any(t.negative for _ in range(50) for t in stream.step())
+
+
+def test_shuffled_actions_keep_the_oracle_and_the_env_order():
+    stream = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {}, 2), seed=0, shuffle_actions=True)
+    turns = [t for _ in range(30) for t in stream.step()]
+    assert any(t.order != list(range(6)) for t in turns)
+    env = gym.make("ReflectRL/DangerousTaxi-v0").unwrapped
+    for turn in turns:
+        assert sorted(turn.order) == list(range(6))
+        assert turn.actions == [env.current_actions[i] for i in turn.order]
+    assert all(turn.oracle is not None for turn in turns)
+
+
+def test_reflection_batch_puts_the_loss_on_the_reflection_and_end_marker_only(tokenizer):
+    encoder = PromptEncoder(tokenizer, max_prompt_tokens=64, max_reflection_tokens=48)
+    batch = encoder.reflection_batch(
+        ["Taxi at row 1.", "Taxi at row 2, column 3. Passenger at R."], ["Go south.", "Go north now."]
+    )
+    for row in range(2):
+        mask = batch["attention_mask"][row].bool()
+        labelled = batch["labels"][row] != IGNORE_INDEX
+        assert (labelled <= mask).all()  # no loss on padding
+        text = tokenizer.decode(batch["input_ids"][row][labelled])
+        assert text.strip().startswith("Go") and text.endswith(ACTIONS_MARKER)
+        assert batch["input_ids"][row][0] == tokenizer.pad_token_id or mask.all()
+
+
+def test_prompts_are_cut_from_the_left_to_the_budget(tokenizer):
+    encoder = PromptEncoder(tokenizer, max_prompt_tokens=24)
+    long_observation = "Taxi at row 1, column 1. " * 30
+    batch = encoder.policy_batch([long_observation], [["go south", "go north"]], ["Go south."], [0])
+    assert batch["input_ids"].shape[1] == 24
+    assert tokenizer.decode(batch["input_ids"][0]).endswith("# Action:")
+
+
+def test_datamodule_yields_policy_batches_with_oracle_targets(tokenizer):
+    datamodule = RolloutDataModule(
+        env_kwargs={"observation_format": "compact"}, num_envs=4, batch_size=8, val_episodes=3
+    )
+    datamodule.bind(tokenizer, examples="policy")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["input_ids"].shape[0] == 8 and batch["num_actions"].tolist() == [6] * 8
+    assert batch["targets"].tolist() == [t.oracle for t in batch["turns"]]
+    val_turns = datamodule.val_turns()
+    assert {t.seed for t in val_turns} == set(datamodule.val_seeds(3))
+    assert datamodule.val_turns() is val_turns  # fixed
+    with pytest.raises(ValueError, match="Unknown environment"):
+        RolloutDataModule(env_id="ReflectRL/Nope-v0")
+
+
+def test_ranks_get_different_environments(tokenizer):
+    class FakeTrainer:
+        global_rank = 1
+
+    datamodule = RolloutDataModule(num_envs=2)
+    datamodule.bind(tokenizer)
+    rank0 = [t.observation for t in datamodule.train_stream().step()]
+    datamodule.trainer = FakeTrainer()
+    rank1 = [t.observation for t in datamodule.train_stream().step()]
+    assert rank0 != rank1
+
+
+def test_play_episodes_with_the_oracle_solves_and_reports_in_seed_order():
+    envs = make_envs("ReflectRL/DangerousTaxi-v0", {}, 3)
+    results = play_episodes(envs, list(range(7)), lambda turns: [t.oracle for t in turns], stage="pickup")
+    assert [r.seed for r in results] == list(range(7))
+    assert all(r.success and r.episode_return > 0 for r in results)
+    random = play_episodes(envs, [0, 1, 2, 3], lambda turns: [3] * len(turns))  # always west: hits the wall
+    assert not any(r.success for r in random)
+
+
+def test_recommended_action_takes_the_last_mention():
+    actions = ["go south", "go north", "cd src", "cd src/utils"]
+    assert recommended_action("Going north was a mistake; the best action now is to go south.", actions) == 0
+    assert recommended_action("Next: cd src/utils.", actions) == 3
+    assert recommended_action("No idea.", actions) is None
+
+
+def test_negative_example_callback_schedule():
+    from callbacks import NegativeExampleCallback
+
+    callback = NegativeExampleCallback(schedule={0: 0.4, 100: 0.0})
+    assert callback.probability_at(0) == 0.4
+    assert np.isclose(callback.probability_at(50), 0.2)
+    assert callback.probability_at(500) == 0.0
+    with pytest.raises(ValueError, match="not in"):
+        NegativeExampleCallback(probability=1.5)

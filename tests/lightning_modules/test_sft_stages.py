@@ -1,0 +1,92 @@
+"""A few steps of each SFT stage through the CLI, with every shipped config parsed."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lightning_modules.lightning_cli import run_lightning_cli
+
+CONFIGS = sorted(Path(__file__).resolve().parents[2].glob("configs/**/*.yaml"))
+TINY = [
+    "--model.init_args.backbone.tiny.n_layer=1",
+    "--model.init_args.backbone.tiny.n_embd=32",
+    "--model.init_args.backbone.tiny.n_head=2",
+    "--model.init_args.backbone.tiny.vocab_size=400",
+    "--model.init_args.backbone.tiny.tokenizer_samples=20",
+]
+
+
+def small_run(config: Path, tmp_path: Path, name: str, *extra: str) -> list[str]:
+    return [
+        "fit",
+        "--config",
+        str(config),
+        "--trainer.max_steps=3",
+        "--trainer.val_check_interval=3",
+        "--trainer.num_sanity_val_steps=0",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        f"--model.init_args.export_dir={tmp_path / name}",
+        "--data.num_envs=2",
+        "--data.batch_size=4",
+        "--data.val_episodes=2",
+        "--data.max_reflection_tokens=12",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[f"{c.parent.name}/{c.name}" for c in CONFIGS])
+def test_every_shipped_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    assert "class_path: lightning_modules." in capsys.readouterr().out
+
+
+def test_reflection_then_policy_sft_run_export_and_chain(tmp_path):
+    config_dir = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi"
+    cli = run_lightning_cli(
+        small_run(
+            config_dir / "reflection_sft.yaml", tmp_path, "reflection", *TINY, "--model.init_args.generate_samples=2"
+        )
+    )
+    metrics = cli.trainer.callback_metrics
+    assert cli.trainer.global_step == 3
+    assert {"train/loss", "val/loss", "val/perplexity", "val/recommendation_agreement"} <= set(metrics)
+    assert "train/negative_share" in metrics
+    reflection = tmp_path / "reflection"
+    tokenizer = AutoTokenizer.from_pretrained(reflection)
+    AutoModelForCausalLM.from_pretrained(reflection)
+    logs = list(tmp_path.rglob("events.out.tfevents.*"))
+    assert logs, "TensorBoard logs are written under the run directory"
+
+    cli = run_lightning_cli(
+        small_run(
+            config_dir / "policy_sft.yaml",
+            tmp_path,
+            "policy",
+            f"--model.init_args.backbone.name_or_path={reflection}",
+            f"--model.init_args.reflection={reflection}",
+            "--model.init_args.val_rollouts=2",
+        )
+    )
+    metrics = cli.trainer.callback_metrics
+    assert {"train/loss", "val/accuracy", "val/success_rate"} <= set(metrics)
+    module = cli.model
+    assert module.reflection_model is not None
+    assert not any(p.requires_grad for p in module.reflection_model.parameters())
+    optimized = {id(p) for group in cli.trainer.optimizers[0].param_groups for p in group["params"]}
+    assert not optimized & {id(p) for p in module.reflection_model.parameters()}
+    assert AutoTokenizer.from_pretrained(tmp_path / "policy").get_vocab() == tokenizer.get_vocab()
+    assert json.loads((tmp_path / "policy" / "config.json").read_text())["n_layer"] == 1
+    assert torch.isfinite(metrics["val/loss"])
+
+
+def test_missing_export_is_a_clear_error(tmp_path):
+    config = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi" / "policy_sft.yaml"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_lightning_cli(small_run(config, tmp_path, "p", f"--model.init_args.backbone.name_or_path={tmp_path}/nope"))
