@@ -26,8 +26,9 @@ ACTIONS_MARKER = "# Actions:"
 ACTION_MARKER = "# Action:"
 SECTION_MARKERS = (ANALYZE_MARKER, ACTIONS_MARKER, ACTION_MARKER)
 
-#: Action labels in display order: ``A``..``Z``, then ``AA``, ``AB``, ... (enough for any action space we ship).
-ACTION_LABELS: tuple[str, ...] = tuple(string.ascii_uppercase) + tuple(
+#: Action labels in display order: ``A``..``Z``, ``a``..``z``, then ``AA``, ``AB``, ... The first 52 are single tokens
+#: (after a space) in common BPE vocabularies such as GPT-2's; the embedded tokenizer makes as many as needed single.
+ACTION_LABELS: tuple[str, ...] = tuple(string.ascii_uppercase) + tuple(string.ascii_lowercase) + tuple(
     a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)
 )
 
@@ -44,15 +45,17 @@ def action_label(index: int) -> str:
 
 
 def label_index(label: str, num_actions: int) -> int:
-    """Return the action index of ``label`` (case-insensitive) among ``num_actions`` admissible actions.
+    """Return the action index of ``label`` among ``num_actions`` admissible actions (case-insensitive up to 26).
 
     Raises:
         ValueError: if ``label`` is not one of the first ``num_actions`` labels.
     """
-    wanted = label.strip().upper()
-    for index, candidate in enumerate(ACTION_LABELS[:num_actions]):
-        if candidate == wanted:
-            return index
+    wanted = label.strip()
+    labels = ACTION_LABELS[:num_actions]
+    if wanted in labels:
+        return labels.index(wanted)
+    if num_actions <= 26 and wanted.upper() in labels:  # case does not matter while there are no lowercase labels
+        return labels.index(wanted.upper())
     shown = ", ".join(ACTION_LABELS[: min(num_actions, 6)]) + (", ..." if num_actions > 6 else "")
     raise ValueError(f"{label!r} is not an action label here; choose one of {shown} (there are {num_actions}).")
 

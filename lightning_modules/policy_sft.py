@@ -63,7 +63,9 @@ class PolicySFTModule(BackboneModule):
         datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
         self.head = ActionHead(self.tokenizer, datamodule.max_actions)
         if self.reflection not in (None, TEACHER) and self.reflection_model is None:
-            self.reflection_model, reflection_tokenizer = load_backbone(BackboneSpec(name_or_path=self.reflection))
+            self.reflection_model, reflection_tokenizer = load_backbone(
+                BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype)
+            )
             if reflection_tokenizer.get_vocab() != self.tokenizer.get_vocab():
                 raise ValueError(
                     f"The reflection model at {self.reflection} has a different tokenizer from the policy's. Start the "
