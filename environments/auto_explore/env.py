@@ -124,7 +124,7 @@ class AutoExploreEnv(TextEnv):
 
         self._sandboxes: dict[str, Sandbox] = {}
         kept: list[Task] = []
-        for task in coerce_tasks(tasks):
+        for task in coerce_tasks(tasks, max_actions):
             if not os.path.isdir(task.root):
                 raise FileNotFoundError(f"Task {task.task_id!r}: repository root {task.root!r} does not exist.")
             real = os.path.realpath(task.root)

@@ -172,11 +172,12 @@ def save_tasks(tasks: Iterable[Task], path: str | os.PathLike[str]) -> Path:
 GENERATE_KEYS = ("split", "packages", "roots", "seed", "max_tasks")
 
 
-def generate_from_request(request: Mapping[str, Any]) -> list[Task]:
+def generate_from_request(request: Mapping[str, Any], max_actions: int = 64) -> list[Task]:
     """Generate tasks from a request such as ``{"split": "val"}`` or ``{"packages": ["gymnasium"], "seed": 0}``.
 
     ``split`` names a split of the default corpus (its installed packages); ``packages`` and ``roots`` name trees
-    directly. ``seed`` and ``max_tasks`` (per tree) go to the generator.
+    directly. ``seed`` and ``max_tasks`` (per tree) go to the generator, and so does ``max_actions`` (only targets
+    reachable within that many shown actions are asked for).
 
     Raises:
         ValueError: for unknown keys, an unknown split or a request that names no tree.
@@ -197,10 +198,13 @@ def generate_from_request(request: Mapping[str, Any]) -> list[Task]:
     roots = [package_root(name) for name in packages] + list(request.get("roots") or ())
     if not roots:
         raise ValueError("A task request must name a split, packages or roots, e.g. {'split': 'train'}.")
-    return generate_from_roots(roots, seed=int(request.get("seed", 0)), max_tasks=int(request.get("max_tasks", 200)))
+    seed, max_tasks = int(request.get("seed", 0)), int(request.get("max_tasks", 200))
+    return generate_from_roots(roots, seed=seed, max_tasks=max_tasks, max_actions=max_actions)
 
 
-def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]] | Mapping[str, Any]) -> list[Task]:
+def coerce_tasks(
+    tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]] | Mapping[str, Any], max_actions: int = 64
+) -> list[Task]:
     """Accept a JSONL path, a sequence of :class:`Task`/dicts or a generation request; return a list of tasks.
 
     A generation request is a mapping such as ``{"split": "train"}`` (see :func:`generate_from_request`), so a config
@@ -213,7 +217,7 @@ def coerce_tasks(tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, An
     if isinstance(tasks, (str, os.PathLike)):
         result = load_tasks(tasks)
     elif isinstance(tasks, Mapping):
-        result = generate_from_request(tasks)
+        result = generate_from_request(tasks, max_actions)
     elif isinstance(tasks, Sequence):
         result = []
         for index, item in enumerate(tasks):

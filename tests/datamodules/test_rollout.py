@@ -27,7 +27,9 @@ def test_teacher_stream_is_deterministic_and_its_mistakes_are_negative_examples(
     negatives = [t for t in first if t.negative]
     assert 0.15 < len(negatives) / len(first) < 0.45
     # the turn after a (non-fatal) mistake in the same episode carries a corrective reflection
-    corrective = [b for a, b in zip(first, first[3:], strict=False) if a.negative and b.seed == a.seed and b.step == a.step + 1]
+    corrective = [
+        b for a, b in zip(first, first[3:], strict=False) if a.negative and b.seed == a.seed and b.step == a.step + 1
+    ]
     assert all("Last action" in t.observation for t in corrective)
 
 

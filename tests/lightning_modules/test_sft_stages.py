@@ -90,3 +90,37 @@ def test_missing_export_is_a_clear_error(tmp_path):
     config = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi" / "policy_sft.yaml"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         run_lightning_cli(small_run(config, tmp_path, "p", f"--model.init_args.backbone.name_or_path={tmp_path}/nope"))
+
+
+def test_auto_explore_stages_run_on_held_out_packages(tmp_path):
+    config_dir = Path(__file__).resolve().parents[2] / "configs" / "auto_explore"
+    tasks = [
+        "--data.env_kwargs.tasks={'packages': ['jsonargparse'], 'max_tasks': 10}",
+        "--data.val_env_kwargs.tasks={'packages': ['gymnasium'], 'max_tasks': 10}",
+    ]
+    cli = run_lightning_cli(
+        small_run(
+            config_dir / "reflection_sft.yaml",
+            tmp_path,
+            "reflection",
+            *TINY,
+            *tasks,
+            "--model.init_args.generate_samples=2",
+        )
+    )
+    assert cli.trainer.global_step == 3
+    train_roots = {Path(t.root).name for t in cli.datamodule.make_val_envs(1)[0].unwrapped.tasks}
+    assert train_roots == {"gymnasium"}  # validation plays the held-out package's tasks
+    reflection = tmp_path / "reflection"
+    cli = run_lightning_cli(
+        small_run(
+            config_dir / "policy_sft.yaml",
+            tmp_path,
+            "policy",
+            *tasks,
+            f"--model.init_args.backbone.name_or_path={reflection}",
+            f"--model.init_args.reflection={reflection}",
+            "--model.init_args.val_rollouts=2",
+        )
+    )
+    assert {"val/accuracy", "val/success_rate"} <= set(cli.trainer.callback_metrics)
