@@ -72,3 +72,13 @@ def test_missing_directory_and_unreachable_hub_fail_fast_with_the_fix(tmp_path, 
     with pytest.raises(OSError, match="local directory"):
         load_backbone(BackboneSpec(name_or_path="someone/no-such-model-xyz"))
     assert time.perf_counter() - start < 10
+
+
+def test_a_tokenizer_without_single_token_labels_is_a_clear_error():
+    from lightning_modules.action_head import ActionHead
+    from lightning_modules.backbone import train_tokenizer
+
+    tokenizer = train_tokenizer(["no labels here, only words and more words"] * 20, vocab_size=300, num_labels=3)
+    ActionHead(tokenizer, max_actions=3)
+    with pytest.raises(ValueError, match=r"' D' is 2 tokens .* supports 3 actions"):
+        ActionHead(tokenizer, max_actions=6)
