@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -78,6 +78,10 @@ class PerActionBatch:
     def max_actions(self) -> int:
         """The most admissible actions of a decision in this batch (width of the score tensors)."""
         return int(self.num_actions.max())
+
+    def to(self, device: torch.device | str) -> PerActionBatch:
+        """Return the batch with every tensor on ``device``."""
+        return PerActionBatch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 def collate_per_action(
@@ -147,6 +151,15 @@ def _token_log_likelihood(logits: Tensor, targets: Tensor, mask: Tensor) -> Tens
     return log_probs.masked_fill(mask == 0, 0.0).sum(-1)
 
 
+def _dynamic_cache(layers: list[tuple[Tensor, Tensor]]):
+    """A Hugging Face ``DynamicCache`` holding ``(keys, values)`` per layer (transformers 4.x and 5.x)."""
+    from transformers import DynamicCache
+
+    if hasattr(DynamicCache, "from_legacy_cache"):
+        return DynamicCache.from_legacy_cache(tuple(layers))
+    return DynamicCache(layers)
+
+
 def _rows_per_pass(rows: int, row_length: int, max_tokens: int | None) -> int:
     """Rows per forward pass so that ``rows x row_length`` stays within ``max_tokens`` (at least one row)."""
     return rows if max_tokens is None else max(1, min(rows, max_tokens // max(row_length, 1)))
@@ -203,8 +216,6 @@ def cached_action_scores(model: nn.Module, batch: PerActionBatch, max_tokens: in
     Returns:
         ``[batch, max_actions]`` summed log-likelihoods of the actions, ``-inf`` past each ``num_actions``.
     """
-    from transformers import DynamicCache
-
     encoded = model(
         input_ids=batch.context_ids,
         attention_mask=batch.context_mask,
@@ -226,7 +237,7 @@ def cached_action_scores(model: nn.Module, batch: PerActionBatch, max_tokens: in
     for first_row in range(0, inputs.shape[0], chunk):
         rows = slice(first_row, first_row + chunk)
         owner = batch.decision[rows]
-        cache = DynamicCache([(keys[owner], values[owner]) for keys, values in layers])  # the context, once per action
+        cache = _dynamic_cache([(keys[owner], values[owner]) for keys, values in layers])  # the context, per action
         logits = model(
             input_ids=inputs[rows],
             attention_mask=mask[rows],
