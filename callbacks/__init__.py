@@ -1,4 +1,4 @@
-"""Callbacks that steer the data: negative examples (and, with RLFT, the curriculum and transcripts)."""
+"""Callbacks that steer the data: negative examples during SFT, the curriculum during RLFT."""
 
 from callbacks.negative_examples import NegativeExampleCallback
 

@@ -28,8 +28,10 @@ SECTION_MARKERS = (ANALYZE_MARKER, ACTIONS_MARKER, ACTION_MARKER)
 
 #: Action labels in display order: ``A``..``Z``, ``a``..``z``, then ``AA``, ``AB``, ... The first 52 are single tokens
 #: (after a space) in common BPE vocabularies such as GPT-2's; the embedded tokenizer makes as many as needed single.
-ACTION_LABELS: tuple[str, ...] = tuple(string.ascii_uppercase) + tuple(string.ascii_lowercase) + tuple(
-    a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)
+ACTION_LABELS: tuple[str, ...] = (
+    tuple(string.ascii_uppercase)
+    + tuple(string.ascii_lowercase)
+    + tuple(a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2))
 )
 
 

@@ -149,7 +149,7 @@ class TeacherStream:
 def play_episodes(
     envs: Sequence[gym.Env],
     seeds: Sequence[int],
-    act: Callable[[list[Turn]], list[int]],
+    act: Callable[[list[Turn]], list[int] | tuple[list[int], list[dict[str, Any]]]],
     stage: str | None = None,
     teacher_reflections: bool = False,
 ) -> list[EpisodeResult]:
@@ -158,7 +158,9 @@ def play_episodes(
     Args:
         envs: Environments to play on (lanes); seeds are dealt to free lanes as episodes end.
         seeds: One episode per seed.
-        act: Receives the turns of the lanes still playing and returns a shown-action index for each.
+        act: Receives the turns of the lanes still playing and returns a shown-action index for each, or those and a
+            dict per turn of what the choice was made on (kept as ``extra`` in the transcript; a ``reflection`` in it
+            is the one the policy read).
         stage: Curriculum stage passed to ``reset``.
         teacher_reflections: Put the teacher's reflection into each turn (for a policy that reads the teacher).
     """
@@ -185,14 +187,23 @@ def play_episodes(
             shown, order, oracle = _shown(lane["info"], None)
             reflection = envs[i].unwrapped.teacher_reflection() if teacher_reflections else None
             turns.append(Turn(lane["observation"], shown, reflection, oracle, False, order, lane["seed"], lane["step"]))
-        choices = act(turns)
-        for i, turn, choice in zip(active, turns, choices, strict=True):
+        decided = act(turns)
+        choices, extras = decided if isinstance(decided, tuple) else (decided, [{} for _ in turns])
+        for i, turn, choice, extra in zip(active, turns, choices, extras, strict=True):
             lane = lanes[i]
             observation, reward, terminated, truncated, info = envs[i].step(turn.order[choice])
             lane["return"] += float(reward)
             lane["step"] += 1
-            entry = {"observation": turn.observation, "reflection": turn.reflection, "action": turn.actions[choice]}
-            lane["log"].append({**entry, "oracle": turn.oracle, "reward": float(reward)})
+            entry = {
+                "observation": turn.observation,
+                "reflection": extra.get("reflection", turn.reflection),
+                "action": turn.actions[choice],
+                "choice": int(choice),
+                "num_actions": len(turn.actions),
+                "oracle": turn.oracle,
+                "reward": float(reward),
+            }
+            lane["log"].append({**entry, "extra": extra} if extra else entry)
             lane["observation"], lane["info"] = observation, info
             if terminated or truncated:
                 seed = lane["seed"]

@@ -2,8 +2,8 @@
 
 In teacher mode (the SFT stages) it plays a batch of environments in lock-step with the teacher's behaviour policy and
 yields tokenised examples: reflection examples (loss on the reflection tokens only) or policy examples (target = the
-oracle action's label). Validation is a fixed set of teacher episodes from held-out seeds (or held-out tasks through
-``val_env_kwargs``).
+oracle action's label). Validation and test are fixed sets of teacher episodes from held-out seeds (and held-out tasks
+through ``val_env_kwargs`` / ``test_env_kwargs``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datamodules.encoding import PromptEncoder
 from datamodules.prompt import format_action_answer, format_policy_prompt, format_reflection_prompt
 from datamodules.rollout import TeacherStream, Turn, make_envs
 
-ExampleKind = Literal["reflection", "policy"]
+ExampleKind = Literal["reflection", "policy", "rollout"]
 
 
 class _TeacherBatches(IterableDataset):
@@ -40,17 +40,40 @@ class _TeacherBatches(IterableDataset):
                 buffer = []
 
 
+class _PolicyRollouts(IterableDataset):
+    """Endless on-policy rollouts: each item is ``episodes_per_step`` episodes played with the live policy."""
+
+    def __init__(self, datamodule: RolloutDataModule) -> None:
+        self.datamodule = datamodule
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        dm = self.datamodule
+        hp = dm.hparams
+        envs = make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, hp.episodes_per_step))
+        next_seed = hp.seed + dm._rank() * 1_000_000
+        while True:
+            seeds = list(range(next_seed, next_seed + hp.episodes_per_step))
+            next_seed += hp.episodes_per_step
+            results = dm.actor.play(envs, seeds, dm.stage, greedy=False)
+            yield {"episodes": [dm.actor.to_episode(r) for r in results], "stage": dm.stage}
+
+
 class RolloutDataModule(L.LightningDataModule):
     """Plays environments on the fly and yields training batches for the running LightningModule.
 
     The module binds its tokenizer and says what it trains on with :meth:`bind` (the SFT modules do it in
-    ``setup``), so the datamodule's config only describes the environments and the data.
+    ``setup``), so the datamodule's config only describes the environments and the data. In policy mode (RLFT,
+    ``examples="rollout"``) each training item is ``episodes_per_step`` episodes played by the bound actor, the live
+    LightningModule.
 
     Args:
         env_id: A registered environment id (``ReflectRL/DangerousTaxi-v0``, ``ReflectRL/AutoExplore-v0``, ...).
         env_kwargs: Constructor arguments of the training environments.
         val_env_kwargs: Overrides for the validation environments (e.g. AutoExplore tasks from held-out repositories).
+        test_env_kwargs: Overrides for the test environments (e.g. the test split's repositories).
         stage: Curriculum stage of the episodes (``None``: the environment's default); see :meth:`set_stage`.
+        eval_stage: Stage of the validation and test episodes (``None``: the current training stage), e.g. ``full``
+            so that a curriculum run is always judged on the whole task.
         num_envs: Environments played in lock-step.
         batch_size: Examples per training batch.
         mistake_prob: The teacher's probability of a deliberate wrong action (negative examples); see
@@ -61,7 +84,10 @@ class RolloutDataModule(L.LightningDataModule):
         seed: Seed of the training episodes (each DDP rank adds its rank times a large offset).
         val_seed: First seed of the validation episodes (held out: far from the training seeds).
         val_episodes: Teacher episodes in the validation set.
+        test_seed: First seed of the test episodes (never used for a choice: checkpoints are chosen on validation).
+        test_episodes: Teacher episodes in the test set.
         val_batch_size: Examples per validation batch.
+        episodes_per_step: Episodes played per RLFT training step (policy mode).
 
     Example:
         >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"})
@@ -74,7 +100,9 @@ class RolloutDataModule(L.LightningDataModule):
         env_id: str = "ReflectRL/DangerousTaxi-v0",
         env_kwargs: dict[str, Any] | None = None,
         val_env_kwargs: dict[str, Any] | None = None,
+        test_env_kwargs: dict[str, Any] | None = None,
         stage: str | None = None,
+        eval_stage: str | None = None,
         num_envs: int = 16,
         batch_size: int = 32,
         mistake_prob: float = 0.0,
@@ -84,7 +112,10 @@ class RolloutDataModule(L.LightningDataModule):
         seed: int = 0,
         val_seed: int = 1_000_000,
         val_episodes: int = 32,
+        test_seed: int = 2_000_000,
+        test_episodes: int = 64,
         val_batch_size: int = 64,
+        episodes_per_step: int = 16,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -95,17 +126,26 @@ class RolloutDataModule(L.LightningDataModule):
         self.encoder: PromptEncoder | None = None
         self.examples: ExampleKind = "policy"
         self.with_reflection = True
+        self.actor: Any = None
         self._stream: TeacherStream | None = None
-        self._val_turns: list[Turn] | None = None
+        self._eval_turns: dict[str, list[Turn]] = {}
         env = make_envs(env_id, env_kwargs, 1)[0]  # fail now, not inside the training loop, on a bad config
         self._max_actions: int | None = int(env.action_space.n)
         env.close()
 
     # -- what the LightningModule and callbacks call ----------------------------------------------------------------
-    def bind(self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True) -> None:
-        """Set the tokenizer and the kind of example to yield (called by the module in ``setup``)."""
-        if examples not in ("reflection", "policy"):
-            raise ValueError(f"examples must be 'reflection' or 'policy', got {examples!r}.")
+    def bind(
+        self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True, actor: Any = None
+    ) -> None:
+        """Set the tokenizer and the kind of example to yield (called by the module in ``setup``).
+
+        ``examples="rollout"`` needs an ``actor`` with ``play(envs, seeds, stage, greedy)`` and ``to_episode``.
+        """
+        if examples not in ("reflection", "policy", "rollout"):
+            raise ValueError(f"examples must be 'reflection', 'policy' or 'rollout', got {examples!r}.")
+        if examples == "rollout" and actor is None:
+            raise ValueError("Policy-mode rollouts need the acting module: bind(..., actor=module).")
+        self.actor = actor
         self.encoder = PromptEncoder(tokenizer, self.hparams.max_prompt_tokens, self.hparams.max_reflection_tokens)
         self.examples = examples
         self.with_reflection = with_reflection
@@ -127,8 +167,20 @@ class RolloutDataModule(L.LightningDataModule):
         if self._stream is not None:
             self._stream.mistake_prob = probability
 
+    @property
+    def evaluation_stage(self) -> str | None:
+        """The stage held-out episodes are played in (``eval_stage``, else the current training stage)."""
+        return self.hparams.eval_stage if self.hparams.eval_stage is not None else self.stage
+
+    def known_stages(self) -> tuple[str, ...]:
+        """The curriculum stages the environment knows."""
+        env = make_envs(self.hparams.env_id, self.hparams.env_kwargs, 1)[0]
+        stages = tuple(getattr(env.unwrapped, "stages", ()))
+        env.close()
+        return stages
+
     def set_stage(self, stage: str | None) -> None:
-        """Switch the curriculum stage of new training episodes."""
+        """Switch the curriculum stage of new training episodes (and of the held-out sets built after it)."""
         self.stage = stage
         if self._stream is not None:
             self._stream.stage = stage
@@ -152,28 +204,31 @@ class RolloutDataModule(L.LightningDataModule):
         )
         return self._stream
 
-    def val_turns(self) -> list[Turn]:
-        """The fixed validation set: every turn of ``val_episodes`` teacher episodes from held-out seeds."""
-        if self._val_turns is None:
-            hp = self.hparams
-            kwargs = {**(hp.env_kwargs or {}), **(hp.val_env_kwargs or {})}
-            stream = TeacherStream(
-                make_envs(hp.env_id, kwargs, min(hp.num_envs, hp.val_episodes)),
-                seed=hp.val_seed,
-                stage=self.stage,
-                mistake_prob=self.hparams.mistake_prob,
-            )
-            self._val_turns = [turn for episode in stream.episodes(hp.val_episodes) for turn in episode]
-        return self._val_turns
-
-    def make_val_envs(self, count: int):
-        """Environments configured like the validation set (for playing validation episodes with a model)."""
+    def _eval_setup(self, split: str) -> tuple[dict[str, Any], int, int]:
         hp = self.hparams
-        return make_envs(hp.env_id, {**(hp.env_kwargs or {}), **(hp.val_env_kwargs or {})}, count)
+        if split == "val":
+            return {**(hp.env_kwargs or {}), **(hp.val_env_kwargs or {})}, hp.val_seed, hp.val_episodes
+        if split == "test":
+            return {**(hp.env_kwargs or {}), **(hp.test_env_kwargs or {})}, hp.test_seed, hp.test_episodes
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}.")
 
-    def val_seeds(self, count: int) -> list[int]:
-        """Seeds of ``count`` held-out validation episodes."""
-        return list(range(self.hparams.val_seed, self.hparams.val_seed + count))
+    def eval_turns(self, split: str = "val") -> list[Turn]:
+        """A fixed held-out set: every turn of the split's teacher episodes (built once, then reused)."""
+        if split not in self._eval_turns:
+            kwargs, seed, episodes = self._eval_setup(split)
+            envs = make_envs(self.hparams.env_id, kwargs, min(self.hparams.num_envs, episodes))
+            stream = TeacherStream(envs, seed=seed, stage=self.evaluation_stage, mistake_prob=self.hparams.mistake_prob)
+            self._eval_turns[split] = [turn for episode in stream.episodes(episodes) for turn in episode]
+        return self._eval_turns[split]
+
+    def make_eval_envs(self, split: str, count: int):
+        """Environments configured like the split's held-out set (for playing its episodes with a model)."""
+        return make_envs(self.hparams.env_id, self._eval_setup(split)[0], count)
+
+    def eval_seeds(self, split: str, count: int) -> list[int]:
+        """Seeds of ``count`` held-out episodes of the split."""
+        first = self._eval_setup(split)[1]
+        return list(range(first, first + count))
 
     def encode(self, turns: list[Turn]) -> dict[str, Any]:
         """Tokenise turns as the bound kind of example; the batch also keeps the turns and the negative share."""
@@ -211,10 +266,23 @@ class RolloutDataModule(L.LightningDataModule):
         return texts
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_TeacherBatches(self), batch_size=None, num_workers=0)
+        dataset = _PolicyRollouts(self) if self.examples == "rollout" else _TeacherBatches(self)
+        return DataLoader(dataset, batch_size=None, num_workers=0, collate_fn=_identity)
 
-    def val_dataloader(self) -> DataLoader:
-        turns = self.val_turns()
+    def _eval_dataloader(self, split: str) -> DataLoader:
+        if self.examples == "rollout":  # the module plays the split's held-out episodes in one step
+            return DataLoader([{"split": split}], batch_size=None, num_workers=0, collate_fn=_identity)
+        turns = self.eval_turns(split)
         size = self.hparams.val_batch_size
         batches = [self.encode(turns[i : i + size]) for i in range(0, len(turns), size)]
-        return DataLoader(batches, batch_size=None, num_workers=0)
+        return DataLoader(batches, batch_size=None, num_workers=0, collate_fn=_identity)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_dataloader("test")
+
+
+def _identity(item: Any) -> Any:
+    return item

@@ -47,11 +47,28 @@ class BackboneModule(L.LightningModule):
         self.model, self.tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(spec.tiny.tokenizer_samples))
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(
-            [p for p in self.model.parameters() if p.requires_grad],
-            lr=self.hparams.lr,
-            weight_decay=self.hparams.weight_decay,
-        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if self.hparams.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._cosine(optimizer), "interval": "step"}}
+
+    def _cosine(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up over ``warmup_steps``, then cosine decay to 10% of ``lr`` at ``trainer.max_steps``."""
+        import math
+
+        total = self.trainer.max_steps
+        if total is None or total <= 0:
+            raise ValueError("lr_schedule 'cosine' needs trainer.max_steps (the data streams, so epochs never end).")
+        warmup = self.hparams.get("warmup_steps", 0)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if not hasattr(self.model, "peft_config"):

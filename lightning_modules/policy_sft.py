@@ -30,6 +30,8 @@ class PolicySFTModule(BackboneModule):
             without an analysis section (the "no reflection" baseline; training prompts then have none either).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        lr_schedule: ``"cosine"`` (warm-up, then decay to 10% at ``trainer.max_steps``) or ``"constant"``.
+        warmup_steps: Linear warm-up steps of the cosine schedule.
         val_rollouts: Held-out episodes played at each validation (0: none).
         export_dir: Where the trained policy is exported when ``fit`` ends (default ``<log_dir>/export``).
 
@@ -44,10 +46,14 @@ class PolicySFTModule(BackboneModule):
         reflection: str | None = TEACHER,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        lr_schedule: str = "cosine",
+        warmup_steps: int = 0,
         val_rollouts: int = 0,
         export_dir: str | None = None,
     ) -> None:
         super().__init__()
+        if lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
         self.save_hyperparameters()
         self._init_backbone(backbone or BackboneSpec(), export_dir)
         self.reflection = reflection
@@ -97,22 +103,36 @@ class PolicySFTModule(BackboneModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self.eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.eval_epoch_end("test")
+
+    def eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Accuracy against the oracle on held-out turns, with the reflections the policy will really read."""
         if self.reflection_model is not None:  # what the policy will really read: the reflection model's analysis
             batch = self._encode(batch["turns"], with_targets=True)
         loss, logits = self.shared_step(batch)
         self.val_loss.update(loss, weight=len(batch["targets"]))
         self.val_accuracy.update((logits.argmax(-1) == batch["targets"]).float())
 
-    def on_validation_epoch_end(self) -> None:
-        self.log("val/loss", self.val_loss.compute())
-        self.log("val/accuracy", self.val_accuracy.compute(), prog_bar=True)
+    def eval_epoch_end(self, split: str) -> None:
+        """Log the held-out metrics under ``split/``, playing ``val_rollouts`` held-out episodes if asked."""
+        self.log(f"{split}/loss", self.val_loss.compute())
+        self.log(f"{split}/accuracy", self.val_accuracy.compute(), prog_bar=True)
         self.val_loss.reset()
         self.val_accuracy.reset()
         if self.hparams.val_rollouts > 0 and not self.trainer.sanity_checking:
-            results = self.play(self.datamodule().val_seeds(self.hparams.val_rollouts))
-            self.log("val/success_rate", sum(r.success for r in results) / len(results), prog_bar=True)
-            self.log("val/return", sum(r.episode_return for r in results) / len(results))
-            self.log("val/episode_length", sum(r.length for r in results) / len(results))
+            results = self.play(self.datamodule().eval_seeds(split, self.hparams.val_rollouts), split=split)
+            self.log(f"{split}/success_rate", sum(r.success for r in results) / len(results), prog_bar=True)
+            self.log(f"{split}/return", sum(r.episode_return for r in results) / len(results))
+            self.log(f"{split}/episode_length", sum(r.length for r in results) / len(results))
 
     # -- acting -----------------------------------------------------------------------------------------------------
     def _encode(self, turns: list[Turn], with_targets: bool = False) -> dict[str, Any]:
@@ -138,10 +158,10 @@ class PolicySFTModule(BackboneModule):
             return logits.argmax(-1).tolist()
         return torch.distributions.Categorical(logits=logits).sample().tolist()
 
-    def play(self, seeds: list[int], greedy: bool = True):
-        """Play one held-out episode per seed with this policy; return :class:`EpisodeResult` s."""
+    def play(self, seeds: list[int], greedy: bool = True, split: str = "val"):
+        """Play one held-out episode per seed of ``split`` with this policy; return :class:`EpisodeResult` s."""
         datamodule = self.datamodule()
-        envs = datamodule.make_val_envs(min(len(seeds), datamodule.hparams.num_envs))
+        envs = datamodule.make_eval_envs(split, min(len(seeds), datamodule.hparams.num_envs))
         was_training = self.training
         self.eval()
         try:
@@ -149,7 +169,7 @@ class PolicySFTModule(BackboneModule):
                 envs,
                 seeds,
                 lambda turns: self.act(turns, greedy),
-                stage=datamodule.stage,
+                stage=datamodule.evaluation_stage,
                 teacher_reflections=self.reflection == TEACHER,
             )
         finally:

@@ -28,6 +28,8 @@ class ReflectionSFTModule(BackboneModule):
         backbone: The model to train (hub name, local export, or the embedded tiny GPT-2; optionally LoRA).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        lr_schedule: ``"cosine"`` (warm-up, then decay to 10% at ``trainer.max_steps``) or ``"constant"``.
+        warmup_steps: Linear warm-up steps of the cosine schedule.
         generate_samples: Held-out turns the model writes reflections for at each validation.
         log_samples: Generated reflections logged as text at each validation.
         export_dir: Where the trained model is exported when ``fit`` ends (default ``<log_dir>/export``).
@@ -42,11 +44,15 @@ class ReflectionSFTModule(BackboneModule):
         backbone: BackboneSpec | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        lr_schedule: str = "cosine",
+        warmup_steps: int = 0,
         generate_samples: int = 64,
         log_samples: int = 4,
         export_dir: str | None = None,
     ) -> None:
         super().__init__()
+        if lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
         self.save_hyperparameters()
         self._init_backbone(backbone or BackboneSpec(), export_dir)
         self.val_loss = MeanMetric()
@@ -77,6 +83,19 @@ class ReflectionSFTModule(BackboneModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self.eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.eval_epoch_end("test")
+
+    def eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Loss and perplexity on held-out teacher reflections; the model's own reflections on the first turns."""
         loss, logits = self.shared_step(batch)
         self.val_loss.update(loss, weight=len(batch["turns"]))
         self.val_perplexity.update(logits.float(), batch["labels"][:, 1:])
@@ -94,12 +113,13 @@ class ReflectionSFTModule(BackboneModule):
             count = self.hparams.log_samples
             self._log_samples(turns[:count], generated[:count])
 
-    def on_validation_epoch_end(self) -> None:
-        self.log("val/loss", self.val_loss.compute(), prog_bar=True)
-        self.log("val/perplexity", self.val_perplexity.compute())
+    def eval_epoch_end(self, split: str) -> None:
+        """Log the held-out metrics under ``split/`` and reset them."""
+        self.log(f"{split}/loss", self.val_loss.compute(), prog_bar=True)
+        self.log(f"{split}/perplexity", self.val_perplexity.compute())
         if self.val_agreement.update_count:
-            self.log("val/recommendation_agreement", self.val_agreement.compute(), prog_bar=True)
-            self.log("val/recommendation_accuracy", self.val_accuracy.compute())
+            self.log(f"{split}/recommendation_agreement", self.val_agreement.compute(), prog_bar=True)
+            self.log(f"{split}/recommendation_accuracy", self.val_accuracy.compute())
         for metric in (self.val_loss, self.val_perplexity, self.val_agreement, self.val_accuracy):
             metric.reset()
 
@@ -112,4 +132,8 @@ class ReflectionSFTModule(BackboneModule):
             f"**teacher**: {t.reflection}\n\n**model**: {g}"
             for t, g in zip(turns, generated, strict=True)
         ]
-        experiment.add_text("val/reflections", "\n\n---\n\n".join(rows), global_step=self.global_step)
+        experiment.add_text(
+            f"{'test' if self.trainer.testing else 'val'}/reflections",
+            "\n\n---\n\n".join(rows),
+            global_step=self.global_step,
+        )

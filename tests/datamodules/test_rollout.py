@@ -79,9 +79,10 @@ def test_datamodule_yields_policy_batches_with_oracle_targets(tokenizer):
     batch = next(iter(datamodule.train_dataloader()))
     assert batch["input_ids"].shape[0] == 8 and batch["num_actions"].tolist() == [6] * 8
     assert batch["targets"].tolist() == [t.oracle for t in batch["turns"]]
-    val_turns = datamodule.val_turns()
-    assert {t.seed for t in val_turns} == set(datamodule.val_seeds(3))
-    assert datamodule.val_turns() is val_turns  # fixed
+    val_turns = datamodule.eval_turns("val")
+    assert {t.seed for t in val_turns} == set(datamodule.eval_seeds("val", 3))
+    assert datamodule.eval_turns("val") is val_turns  # fixed
+    assert not {t.seed for t in datamodule.eval_turns("test")} & {t.seed for t in val_turns}
     with pytest.raises(ValueError, match="Unknown environment"):
         RolloutDataModule(env_id="ReflectRL/Nope-v0")
 

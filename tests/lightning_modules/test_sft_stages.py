@@ -85,6 +85,18 @@ def test_reflection_then_policy_sft_run_export_and_chain(tmp_path):
     assert json.loads((tmp_path / "policy" / "config.json").read_text())["n_layer"] == 1
     assert torch.isfinite(metrics["val/loss"])
 
+    policy = tmp_path / "policy"
+    cli = run_lightning_cli(
+        [
+            "test", "--config", str(config_dir / "policy_sft.yaml"),
+            f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_progress_bar=false",
+            f"--model.init_args.backbone.name_or_path={policy}", f"--model.init_args.reflection={reflection}",
+            "--model.init_args.val_rollouts=2", "--data.num_envs=2", "--data.test_episodes=2",
+            "--data.max_reflection_tokens=12",
+        ]
+    )  # fmt: skip
+    assert {"test/accuracy", "test/success_rate"} <= set(cli.trainer.callback_metrics)
+
 
 def test_missing_export_is_a_clear_error(tmp_path):
     config = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi" / "policy_sft.yaml"
@@ -109,7 +121,7 @@ def test_auto_explore_stages_run_on_held_out_packages(tmp_path):
         )
     )
     assert cli.trainer.global_step == 3
-    train_roots = {Path(t.root).name for t in cli.datamodule.make_val_envs(1)[0].unwrapped.tasks}
+    train_roots = {Path(t.root).name for t in cli.datamodule.make_eval_envs("val", 1)[0].unwrapped.tasks}
     assert train_roots == {"gymnasium"}  # validation plays the held-out package's tasks
     reflection = tmp_path / "reflection"
     cli = run_lightning_cli(
