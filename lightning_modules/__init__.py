@@ -3,6 +3,7 @@
 from lightning_modules.action_head import ActionHead
 from lightning_modules.backbone import BackboneSpec, LoRASpec, TinyGPT2Spec, export_backbone, load_backbone
 from lightning_modules.policy_sft import PolicySFTModule
+from lightning_modules.reflect_rl import ReflectRLModule
 from lightning_modules.reflection import generate_reflections
 from lightning_modules.reflection_sft import ReflectionSFTModule
 
@@ -11,6 +12,7 @@ __all__ = [
     "BackboneSpec",
     "LoRASpec",
     "PolicySFTModule",
+    "ReflectRLModule",
     "ReflectionSFTModule",
     "TinyGPT2Spec",
     "export_backbone",

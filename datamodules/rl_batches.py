@@ -1,0 +1,126 @@
+"""On-policy rollouts as training batches: exact token ids, returns per step, and the replay buffer of successes."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Step:
+    """One decision of a rollout, as the policy saw and made it.
+
+    Attributes:
+        prompt_ids: The exact token ids of the policy prompt (unpadded); training scores these, never re-tokenised text.
+        num_actions: Admissible actions.
+        action: The chosen label index.
+        logprob: Its log-probability under the policy that acted.
+        reward: The reward that followed.
+    """
+
+    prompt_ids: list[int]
+    num_actions: int
+    action: int
+    logprob: float
+    reward: float
+
+
+@dataclass
+class Episode:
+    """A finished episode of decisions with its outcome."""
+
+    steps: list[Step]
+    success: bool
+    seed: int = 0
+    reflection_tokens: float = 0.0
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def episode_return(self) -> float:
+        return sum(step.reward for step in self.steps)
+
+
+def discounted_returns(rewards: Tensor, episode_ids: Tensor, gamma: float) -> Tensor:
+    """Return-to-go of every step, for steps of several episodes laid end to end (vectorised, no Python loop).
+
+    Args:
+        rewards: ``[steps]`` rewards in time order within each episode.
+        episode_ids: ``[steps]`` episode index of each step (equal ids are contiguous).
+        gamma: Discount factor.
+    """
+    n = rewards.numel()
+    if n == 0:
+        return rewards.clone()
+    index = torch.arange(n, device=rewards.device, dtype=torch.float64)
+    same = episode_ids.unsqueeze(0) == episode_ids.unsqueeze(1)
+    later = index.unsqueeze(0) >= index.unsqueeze(1)  # [t, k]: step k is at or after step t
+    powers = torch.where(same & later, gamma ** (index.unsqueeze(0) - index.unsqueeze(1)), torch.zeros(()).double())
+    return (powers @ rewards.double()).to(rewards.dtype)
+
+
+class ReplayBuffer:
+    """The paper's buffer of successful episodes, replayed next to fresh rollouts; cleared on a curriculum switch.
+
+    Args:
+        capacity: Episodes kept (oldest dropped first).
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.episodes: deque[Episode] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def add(self, episodes: Sequence[Episode]) -> None:
+        """Keep the successful ones."""
+        self.episodes.extend(e for e in episodes if e.success)
+
+    def sample(self, count: int, generator: torch.Generator) -> list[Episode]:
+        """Up to ``count`` episodes, uniformly without replacement."""
+        if not self.episodes or count <= 0:
+            return []
+        order = torch.randperm(len(self.episodes), generator=generator)[:count].tolist()
+        return [self.episodes[i] for i in order]
+
+    def clear(self) -> None:
+        self.episodes.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"capacity": self.episodes.maxlen, "episodes": list(self.episodes)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.episodes = deque(state["episodes"], maxlen=state["capacity"])
+
+
+def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, replayed: int = 0) -> dict[str, Any]:
+    """Lay the episodes' steps end to end as one left-padded batch.
+
+    Returns:
+        ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``returns`` (discounted
+        return-to-go per step), ``replayed`` (``True`` on steps of replayed episodes, which are the last
+        ``replayed`` episodes).
+    """
+    steps = [step for episode in episodes for step in episode.steps]
+    width = max(len(step.prompt_ids) for step in steps)
+    input_ids = torch.full((len(steps), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(steps), width), dtype=torch.long)
+    for row, step in enumerate(steps):
+        input_ids[row, width - len(step.prompt_ids) :] = torch.tensor(step.prompt_ids, dtype=torch.long)
+        attention_mask[row, width - len(step.prompt_ids) :] = 1
+    episode_ids = torch.tensor([i for i, e in enumerate(episodes) for _ in e.steps])
+    rewards = torch.tensor([step.reward for step in steps], dtype=torch.float32)
+    fresh = len(episodes) - replayed
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "num_actions": torch.tensor([s.num_actions for s in steps], dtype=torch.long),
+        "actions": torch.tensor([s.action for s in steps], dtype=torch.long),
+        "old_logprobs": torch.tensor([s.logprob for s in steps], dtype=torch.float32),
+        "returns": discounted_returns(rewards, episode_ids, gamma),
+        "replayed": episode_ids >= fresh,
+    }

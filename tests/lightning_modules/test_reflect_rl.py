@@ -1,0 +1,162 @@
+"""Stage 3: returns, replay, the RL step on the rollout's exact ids, the curriculum, and kill-and-resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from callbacks import CurriculumCallback, CurriculumStage
+from datamodules import RolloutDataModule
+from datamodules.rl_batches import Episode, ReplayBuffer, Step, discounted_returns
+from lightning_modules import BackboneSpec, PolicySFTModule, ReflectionSFTModule, ReflectRLModule, TinyGPT2Spec
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = TinyGPT2Spec(n_layer=1, n_embd=32, n_head=2, vocab_size=400, num_labels=6, tokenizer_samples=20)
+
+
+def data(**kwargs):
+    settings = {"env_kwargs": {"observation_format": "compact"}, "num_envs": 4, "batch_size": 4, "val_episodes": 2,
+                "max_reflection_tokens": 12, "episodes_per_step": 4, "eval_stage": "full"}  # fmt: skip
+    return RolloutDataModule(**{**settings, **kwargs})
+
+
+def trainer(tmp_path, steps, **kwargs):
+    return L.Trainer(max_steps=steps, logger=L.pytorch.loggers.TensorBoardLogger(tmp_path), enable_progress_bar=False,
+                     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, **kwargs)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exports")
+    trainer(root, 2).fit(ReflectionSFTModule(BackboneSpec(tiny=TINY), export_dir=str(root / "r")), datamodule=data())
+    policy = PolicySFTModule(BackboneSpec(name_or_path=str(root / "r")), export_dir=str(root / "p"))
+    trainer(root, 2).fit(policy, datamodule=data())
+    return root / "r", root / "p"
+
+
+def test_discounted_returns_match_a_loop_per_episode():
+    rewards = torch.tensor([1.0, -1.0, 2.0, 0.5, 0.0, 3.0])
+    episodes = torch.tensor([0, 0, 0, 1, 2, 2])
+    expected = []
+    for e in episodes.unique():
+        r = rewards[episodes == e].tolist()
+        expected += [sum(0.9**k * x for k, x in enumerate(r[t:])) for t in range(len(r))]
+    torch.testing.assert_close(discounted_returns(rewards, episodes, 0.9), torch.tensor(expected))
+
+
+def test_replay_buffer_keeps_successes_and_round_trips():
+    win = Episode([Step([1, 2], 6, 0, -0.1, 1.0)], success=True, seed=1)
+    loss = Episode([Step([1, 3], 6, 1, -0.2, -0.5)], success=False, seed=2)
+    buffer = ReplayBuffer(capacity=2)
+    buffer.add([win, loss, win, win])
+    assert len(buffer) == 2 and all(e.success for e in buffer.episodes)
+    copy = ReplayBuffer()
+    copy.load_state_dict(buffer.state_dict())
+    assert [e.seed for e in copy.episodes] == [1, 1] and copy.episodes.maxlen == 2
+    buffer.clear()
+    assert len(buffer) == 0
+
+
+def rl_module(exports, **kwargs):
+    reflection, policy = exports
+    settings = {"reflection": str(reflection), "val_rollouts": 2, "replay_episodes": 2}
+    return ReflectRLModule(BackboneSpec(name_or_path=str(policy)), **{**settings, **kwargs})
+
+
+def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp_path):
+    module = rl_module(exports)
+    datamodule = data()
+    fit = trainer(tmp_path, 1)
+    fit.fit(module, datamodule=datamodule)
+    batch = next(iter(datamodule.train_dataloader()))  # fresh rollouts of the trained policy
+    from datamodules.rl_batches import episodes_to_batch
+
+    tensors = episodes_to_batch(batch["episodes"], datamodule.encoder.pad_id, 0.95)
+    module.train()
+    logits = module.head(module.model, tensors["input_ids"], tensors["attention_mask"], tensors["num_actions"])
+    recomputed = torch.distributions.Categorical(logits=logits).log_prob(tensors["actions"])
+    torch.testing.assert_close(recomputed, tensors["old_logprobs"], atol=1e-5, rtol=0)
+    assert fit.callback_metrics["train/ratio"] == pytest.approx(1.0, abs=1e-5)
+    assert all(not p.requires_grad for p in module.reflection_model.parameters())
+    optimized = {id(p) for group in fit.optimizers[0].param_groups for p in group["params"]}
+    assert not optimized & {id(p) for p in module.reflection_model.parameters()}
+    assert {"rollout/success_rate", "rollout/return", "rollout/episode_length", "train/entropy"} <= set(
+        fit.callback_metrics
+    )
+
+
+def test_no_reflection_baseline_prompts_have_no_analysis(exports, tmp_path):
+    module = rl_module(exports, reflection=None)
+    datamodule = data()
+    trainer(tmp_path, 1).fit(module, datamodule=datamodule)
+    episodes = next(iter(datamodule.train_dataloader()))["episodes"]
+    text = datamodule.encoder.tokenizer.decode(episodes[0].steps[0].prompt_ids)
+    assert "# Analyze:" not in text and text.endswith("# Action:")
+    assert module.reflection_model is None
+
+
+def test_curriculum_switches_clears_replay_and_rejects_unknown_stages(exports, tmp_path):
+    stages = [CurriculumStage("pickup", steps=1), CurriculumStage("dropoff", steps=1), CurriculumStage("full")]
+    curriculum = CurriculumCallback(stages)
+    module = rl_module(exports)
+    cleared = []
+    module.clear_replay = lambda: cleared.append(True)
+    datamodule = data()
+    trainer(tmp_path, 3, callbacks=[curriculum]).fit(module, datamodule=datamodule)
+    assert curriculum.index == 2 and datamodule.stage == "full" and len(cleared) == 2
+    with pytest.raises(ValueError, match="unknown to ReflectRL/DangerousTaxi-v0"):
+        trainer(tmp_path, 1, callbacks=[CurriculumCallback([CurriculumStage("moon")])]).fit(
+            rl_module(exports), datamodule=data()
+        )
+
+
+def test_killed_and_resumed_run_continues_at_the_same_step_stage_and_replay(exports, tmp_path):
+    reflection, policy = exports
+    config = ROOT / "configs" / "dangerous_taxi" / "reflect_rl.yaml"
+    checkpoints = tmp_path / "checkpoints"
+    args = [
+        "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.max_steps=1000",
+        "--trainer.val_check_interval=1000", "--trainer.enable_progress_bar=false",
+        f"--model.init_args.backbone.name_or_path={policy}", f"--model.init_args.reflection={reflection}",
+        f"--model.init_args.export_dir={tmp_path / 'export'}", "--data.num_envs=4", "--data.episodes_per_step=4",
+        "--data.max_reflection_tokens=12", "--trainer.num_sanity_val_steps=0",
+        "--trainer.callbacks.init_args.every_n_train_steps=2", f"--trainer.callbacks.init_args.dirpath={checkpoints}",
+    ]  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "lightning_modules.cli", "fit", *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = checkpoints / "last.ckpt"
+    deadline = time.time() + 240
+    while not (last.exists() and torch.load(last, weights_only=False)["global_step"] >= 4) and time.time() < deadline:
+        assert process.poll() is None, "the training process ended early"
+        time.sleep(0.5)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = torch.load(last, weights_only=False)
+    curriculum_state = next(v for k, v in saved["callbacks"].items() if "Curriculum" in k)
+
+    seen = {}
+
+    class Probe(L.Callback):
+        def on_train_start(self, trainer, module):
+            seen["step"] = trainer.global_step
+            seen["stage"] = trainer.datamodule.stage
+            seen["replay"] = [e.seed for e in module.replay.episodes]
+            seen["curriculum"] = next(c for c in trainer.callbacks if isinstance(c, CurriculumCallback)).index
+
+    stage_names = ["pickup", "dropoff", "full"]
+    module = ReflectRLModule.load_from_checkpoint(last, weights_only=False)
+    assert [e.seed for e in module.replay.episodes] == [e.seed for e in saved["replay_buffer"]["episodes"]]
+    resumed = CurriculumCallback([CurriculumStage(n) for n in stage_names])
+    datamodule = data(eval_stage="full")
+    fit = trainer(tmp_path / "again", saved["global_step"] + 1, callbacks=[resumed, Probe()])
+    fit.fit(rl_module(exports), datamodule=datamodule, ckpt_path=last, weights_only=False)
+    assert seen["step"] == saved["global_step"]
+    assert seen["curriculum"] == curriculum_state["index"]
+    assert seen["stage"] == stage_names[curriculum_state["index"]]
+    assert seen["replay"] == [e.seed for e in saved["replay_buffer"]["episodes"]]
