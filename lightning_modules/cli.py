@@ -4,6 +4,7 @@ Subcommands:
     fit         train a stage from a YAML config (LightningCLI): reflect-rl fit --config configs/...yaml
     validate    validate a stage from a config (and a checkpoint: --ckpt_path)
     test        test a stage from a config (and a checkpoint: --ckpt_path)
+    pipeline    stage 1, 2 and 3 and the held-out test of an environment's tiny profile: reflect-rl pipeline --help
     demo        play each environment with its oracle and teacher, print the transcripts
     play        play an environment by hand, seeing exactly what the models read
     make-tasks  generate AutoExplore tasks (JSONL) from directory trees or installed packages
@@ -26,6 +27,12 @@ def _play(argv: list[str]) -> int:
     return main(argv)
 
 
+def _pipeline(argv: list[str]) -> int:
+    from lightning_modules.pipeline import main
+
+    return main(argv)
+
+
 def _make_tasks(argv: list[str]) -> int:
     from environments.auto_explore.generator import main
 
@@ -43,6 +50,7 @@ COMMANDS = {
     "fit": _lightning,
     "validate": _lightning,
     "test": _lightning,
+    "pipeline": _pipeline,
     "demo": _demo,
     "play": _play,
     "make-tasks": _make_tasks,
