@@ -1,15 +1,19 @@
-# The two commands of the README: `make run` (set up, then the main job) and `make test` (set up, then the tests).
+# The two commands of the README: `make run` (set up, then the main job: the DangerousTaxi pipeline on the tiny CPU
+# profile) and `make test` (set up, then the tests).
 VENV ?= .venv
-RUN_DIR ?= runs/demo
+RUN_DIR ?= runs/pipeline/dangerous_taxi
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint clean
+.PHONY: setup run demo test lint clean
 
 setup:
 	@bash scripts/setup.sh $(VENV)
 
 run: setup
-	$(BIN)/reflect-rl demo --output-dir $(RUN_DIR)
+	$(BIN)/reflect-rl pipeline --env dangerous_taxi --output-dir $(RUN_DIR)
+
+demo: setup
+	$(BIN)/reflect-rl demo --output-dir runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -q
