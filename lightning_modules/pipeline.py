@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, policy in (("SFT policy", exports["policy_sft"]), ("Reflect-RL", exports["reflect_rl"])):
         print(f"[pipeline] testing {name} on {args.test_episodes} held-out episodes")
         cli = run_lightning_cli(
-            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, "test"),
+            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, f"test_{name.split()[0].lower()}"),
              f"--model.init_args.backbone.name_or_path={policy}", f"--model.init_args.reflection={reflection}",
              f"--model.init_args.val_rollouts={args.test_episodes}", "--trainer.enable_progress_bar=false",
              *stage_args.get("test", [])]

@@ -35,7 +35,8 @@ def test_pipeline_runs_three_stages_and_tests_both_policies(tmp_path, capsys):
     assert all(0.0 <= r["test/success_rate"] <= 1.0 for r in results.values())
     out = capsys.readouterr().out
     assert "SFT policy" in out and "Reflect-RL" in out and "greedy success" in out
-    assert (tmp_path / "test").is_dir()  # transcripts and logs of the test runs stay in the output directory
+    for name in ("test_sft", "test_reflect-rl"):  # each policy's test logs and transcripts, in the output directory
+        assert list((tmp_path / name).rglob("transcripts/test_step*.jsonl")), name
 
 
 def test_pipeline_rejects_an_unknown_environment_and_stage(capsys):
