@@ -32,13 +32,13 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
         env_id: A gymnasium id such as ``ReflectRL/DangerousTaxi-v0``.
         env_kwargs: Keyword arguments for the environment's constructor.
     """
-    import environments  # noqa: F401  (registers ReflectRL/...)
+    from datamodules.rollout import make_envs
 
-    if env_id not in gym.registry:
-        known = ", ".join(sorted(k for k in gym.registry if k.startswith("ReflectRL/")))
-        raise SystemExit(f"error: unknown environment {env_id!r}; registered Reflect-RL environments: {known}.")
     try:
-        return gym.make(env_id, **(env_kwargs or {}))
+        return make_envs(env_id, env_kwargs, 1)[0]
+    except ValueError as error:  # an unknown id
+        message = str(error)
+        raise SystemExit(f"error: {message[:1].lower()}{message[1:]}") from error
     except TypeError as error:
         raise SystemExit(f"error: bad environment arguments for {env_id}: {error}") from error
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_modules.backbone import BackboneSpec, backbone_from_state, backbone_state, export_backbone, load_backbone
+
+#: ``reflection`` value of the policy stages meaning "the environment's teacher reflects".
+TEACHER = "teacher"
 
 
 class BackboneModule(L.LightningModule):
@@ -99,3 +103,55 @@ class BackboneModule(L.LightningModule):
     def on_fit_end(self) -> None:
         if self.trainer.is_global_zero:
             self.export()
+
+    # -- held-out evaluation: subclasses implement eval_step and eval_epoch_end(split) ---------------------------
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.eval_step(batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self.eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.eval_epoch_end("test")
+
+    def eval_step(self, batch: Any, batch_idx: int) -> None:
+        """Update the held-out metrics with one batch (validation and test alike)."""
+        raise NotImplementedError
+
+    def eval_epoch_end(self, split: str) -> None:
+        """Log the held-out metrics under ``split/`` (``val`` or ``test``) and reset them."""
+        raise NotImplementedError
+
+
+class ReflectingPolicyModule(BackboneModule):
+    """Base class of the policy stages: a trainable policy that reads a frozen reflection model's analyses.
+
+    ``self.reflection`` is ``"teacher"``, ``None`` or the path of a stage-1 export, loaded by
+    :meth:`load_reflection_model`. The frozen model is not part of this module's checkpoints (it is loaded from its
+    export again).
+    """
+
+    reflection: str | None
+    reflection_model: torch.nn.Module | None
+
+    def load_reflection_model(self) -> None:
+        """Load the stage-1 export named by ``self.reflection`` once, frozen, checking that it shares the tokenizer."""
+        if self.reflection in (None, TEACHER) or self.reflection_model is not None:
+            return
+        model, tokenizer = load_backbone(BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype))
+        if tokenizer.get_vocab() != self.tokenizer.get_vocab():
+            raise ValueError(
+                f"The reflection model at {self.reflection} has a different tokenizer from the policy at "
+                f"{self.backbone_spec.name_or_path}. Start the policy from the reflection export "
+                "(backbone.name_or_path) or from a model sharing its tokenizer."
+            )
+        self.reflection_model = model.requires_grad_(False).eval()
+
+    def state_dict(self, *args, **kwargs):
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("reflection_model.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        return super().load_state_dict(state_dict, strict=False, **kwargs)

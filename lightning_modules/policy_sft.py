@@ -9,14 +9,12 @@ from torchmetrics import MeanMetric
 
 from datamodules.rollout import Turn, play_episodes
 from lightning_modules.action_head import ActionHead
-from lightning_modules.backbone import BackboneSpec, load_backbone
-from lightning_modules.backbone_module import BackboneModule
+from lightning_modules.backbone import BackboneSpec
+from lightning_modules.backbone_module import TEACHER, ReflectingPolicyModule
 from lightning_modules.reflection import generate_reflections
 
-TEACHER = "teacher"
 
-
-class PolicySFTModule(BackboneModule):
+class PolicySFTModule(ReflectingPolicyModule):
     """Cross-entropy over the admissible action labels, scored in one forward pass by :class:`ActionHead`.
 
     Training prompts carry the teacher's reflections. Validation measures the accuracy against the oracle action on
@@ -68,23 +66,7 @@ class PolicySFTModule(BackboneModule):
         datamodule = self.datamodule()
         datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
         self.head = ActionHead(self.tokenizer, datamodule.max_actions)
-        if self.reflection not in (None, TEACHER) and self.reflection_model is None:
-            self.reflection_model, reflection_tokenizer = load_backbone(
-                BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype)
-            )
-            if reflection_tokenizer.get_vocab() != self.tokenizer.get_vocab():
-                raise ValueError(
-                    f"The reflection model at {self.reflection} has a different tokenizer from the policy's. Start the "
-                    "policy from the reflection export (backbone.name_or_path) or from a model sharing its tokenizer."
-                )
-            self.reflection_model.requires_grad_(False).eval()
-
-    def state_dict(self, *args, **kwargs):
-        # The frozen reflection model is loaded from its own export; it is not part of this module's checkpoint.
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("reflection_model.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
-        return super().load_state_dict(state_dict, strict=False, **kwargs)
+        self.load_reflection_model()
 
     # -- steps ------------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -101,18 +83,6 @@ class PolicySFTModule(BackboneModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/accuracy", (logits.argmax(-1) == batch["targets"]).float().mean(), batch_size=size)
         return loss
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, batch_idx)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, batch_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self.eval_epoch_end("val")
-
-    def on_test_epoch_end(self) -> None:
-        self.eval_epoch_end("test")
 
     def eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Accuracy against the oracle on held-out turns, with the reflections the policy will really read."""

@@ -13,11 +13,9 @@ from torchmetrics import MeanMetric
 from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch
 from datamodules.rollout import EpisodeResult, Turn, play_episodes
 from lightning_modules.action_head import ActionHead
-from lightning_modules.backbone import BackboneSpec, load_backbone
-from lightning_modules.backbone_module import BackboneModule
+from lightning_modules.backbone import BackboneSpec
+from lightning_modules.backbone_module import TEACHER, ReflectingPolicyModule
 from lightning_modules.reflection import generate_reflections
-
-TEACHER = "teacher"
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -30,7 +28,7 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-class ReflectRLModule(BackboneModule):
+class ReflectRLModule(ReflectingPolicyModule):
     """Online RLFT of the policy with single-prompt action enumeration and a frozen reflection model.
 
     Each training step the :class:`~datamodules.RolloutDataModule` (policy mode) plays ``episodes_per_step`` episodes
@@ -108,23 +106,7 @@ class ReflectRLModule(BackboneModule):
         datamodule = self.datamodule()
         datamodule.bind(self.tokenizer, examples="rollout", actor=self)
         self.head = ActionHead(self.tokenizer, datamodule.max_actions)
-        if self.reflection not in (None, TEACHER) and self.reflection_model is None:
-            self.reflection_model, reflection_tokenizer = load_backbone(
-                BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype)
-            )
-            if reflection_tokenizer.get_vocab() != self.tokenizer.get_vocab():
-                raise ValueError(
-                    f"The reflection model at {self.reflection} has a different tokenizer from the policy at "
-                    f"{self.backbone_spec.name_or_path}; export both stages from the same tokenizer."
-                )
-            self.reflection_model.requires_grad_(False).eval()
-
-    def state_dict(self, *args, **kwargs):
-        # The frozen reflection model comes from its own export; it is not part of this module's checkpoint.
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("reflection_model.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
-        return super().load_state_dict(state_dict, strict=False, **kwargs)
+        self.load_reflection_model()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -256,11 +238,11 @@ class ReflectRLModule(BackboneModule):
             self.log("rollout/reflection_words", self.rollout_reflection_tokens, batch_size=size)
 
     # -- evaluation -------------------------------------------------------------------------------------------------
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("val")
+    def eval_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("test" if self.trainer.testing else "val")
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("test")
+    def eval_epoch_end(self, split: str) -> None:
+        pass  # evaluate() logs everything in its single step
 
     def evaluate(self, split: str) -> dict[str, float]:
         """Play the split's held-out episodes greedy and sampled; log success rate with a 95% interval, return, length.

@@ -82,18 +82,6 @@ class ReflectionSFTModule(BackboneModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["turns"]))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, batch_idx)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, batch_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self.eval_epoch_end("val")
-
-    def on_test_epoch_end(self) -> None:
-        self.eval_epoch_end("test")
-
     def eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Loss and perplexity on held-out teacher reflections; the model's own reflections on the first turns."""
         loss, logits = self.shared_step(batch)
