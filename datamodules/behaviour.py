@@ -11,8 +11,10 @@ import numpy as np
 def teacher_action(info: Mapping[str, Any], rng: np.random.Generator, mistake_prob: float = 0.0) -> tuple[int, bool]:
     """Pick the teacher's action for one turn.
 
-    With probability ``mistake_prob`` the teacher takes a uniformly random admissible action other than the oracle's
-    (a negative example); the reflection at the next turn is then the corrective kind.
+    With probability ``mistake_prob`` the teacher takes a uniformly random wrong action (a negative example); the
+    reflection at the next turn is then the corrective kind. The wrong actions are ``info["mistake_actions"]`` where
+    the environment gives them (DangerousTaxi leaves out the dangerous ones, which would end the episode before any
+    correction), otherwise every admissible action other than the oracle's.
 
     Args:
         info: The environment's info of this turn (``actions`` and ``oracle_action``).
@@ -33,8 +35,10 @@ def teacher_action(info: Mapping[str, Any], rng: np.random.Generator, mistake_pr
             "The environment gives no info['oracle_action'], so the teacher cannot act; "
             "train the SFT stages from a dataset instead."
         )
-    num_actions = len(info["actions"])
-    if num_actions > 1 and mistake_prob > 0 and rng.random() < mistake_prob:
-        wrong = int(rng.integers(num_actions - 1))
-        return (wrong + 1 if wrong >= oracle else wrong), True
+    if mistake_prob > 0 and rng.random() < mistake_prob:
+        wrong = info.get("mistake_actions")
+        if wrong is None:
+            wrong = [a for a in range(len(info["actions"])) if a != oracle]
+        if len(wrong):
+            return int(wrong[int(rng.integers(len(wrong)))]), True
     return int(oracle), False

@@ -102,8 +102,8 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
 
     Returns:
         ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``returns`` (discounted
-        return-to-go per step), ``replayed`` (``True`` on steps of replayed episodes, which are the last
-        ``replayed`` episodes).
+        return-to-go per step), ``rewards``, ``episode_ids`` (index of each step's episode) and ``replayed``
+        (``True`` on steps of replayed episodes, which are the last ``replayed`` episodes).
     """
     steps = [step for episode in episodes for step in episode.steps]
     width = max(len(step.prompt_ids) for step in steps)
@@ -123,4 +123,28 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
         "old_logprobs": torch.tensor([s.logprob for s in steps], dtype=torch.float32),
         "returns": discounted_returns(rewards, episode_ids, gamma),
         "replayed": episode_ids >= fresh,
+        "episode_ids": episode_ids,
+        "rewards": rewards,
     }
+
+
+def gae_advantages(rewards: Tensor, values: Tensor, episode_ids: Tensor, gamma: float, lam: float) -> Tensor:
+    """Generalised advantage estimates of steps of several episodes laid end to end (vectorised).
+
+    Each episode's last step is terminal (a horizon cut counts as the end of the task), so nothing is bootstrapped
+    past it. ``lam=1`` gives the return-to-go minus the value; ``lam=0`` the one-step TD error.
+
+    Args:
+        rewards: ``[steps]`` rewards in time order within each episode.
+        values: ``[steps]`` value estimates of the states the steps were taken in.
+        episode_ids: ``[steps]`` episode index of each step (equal ids are contiguous).
+        gamma: Discount factor.
+        lam: GAE's lambda.
+    """
+    if rewards.numel() == 0:
+        return rewards.clone()
+    last = torch.zeros(1, dtype=torch.bool, device=rewards.device)
+    continues = torch.cat([episode_ids[1:] == episode_ids[:-1], last])
+    next_values = torch.cat([values[1:], values.new_zeros(1)]) * continues
+    deltas = rewards + gamma * next_values - values
+    return discounted_returns(deltas, episode_ids, gamma * lam)

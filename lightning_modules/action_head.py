@@ -60,18 +60,30 @@ class ActionHead(nn.Module):
             attention_mask: ``1`` on real tokens.
             num_actions: Admissible actions per row ``[batch]``.
         """
+        return self.scores(model, input_ids, attention_mask, num_actions)[0]
+
+    def scores(
+        self, model: nn.Module, input_ids: Tensor, attention_mask: Tensor, num_actions: Tensor, hidden: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Masked label logits and, with ``hidden=True``, the last layer's hidden state at the last position.
+
+        The hidden state ``[batch, hidden_size]`` comes from the same forward pass (a value head reads it).
+        """
         if int(num_actions.max()) > self.max_actions:
             raise ValueError(f"{int(num_actions.max())} admissible actions but the head has {self.max_actions} labels.")
-        logits = model(
+        output = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids_for(attention_mask),
             logits_to_keep=1,
             use_cache=False,
-        ).logits[:, -1, :]
+            output_hidden_states=hidden,
+        )
+        logits = output.logits[:, -1, :]
         label_logits = logits.index_select(-1, self.label_ids).float()
         admissible = torch.arange(self.max_actions, device=logits.device) < num_actions.unsqueeze(-1)
-        return label_logits.masked_fill(~admissible, float("-inf"))
+        last_hidden = output.hidden_states[-1][:, -1, :] if hidden else None
+        return label_logits.masked_fill(~admissible, float("-inf")), last_hidden
 
     def distribution(self, model: nn.Module, input_ids: Tensor, attention_mask: Tensor, num_actions: Tensor):
         """The categorical distribution over each row's admissible actions."""

@@ -9,10 +9,10 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_modules.action_head import ActionHead
+from lightning_modules.agent import TEACHER, Agent
 from lightning_modules.backbone import BackboneSpec, backbone_from_state, backbone_state, export_backbone, load_backbone
-
-#: ``reflection`` value of the policy stages meaning "the environment's teacher reflects".
-TEACHER = "teacher"
+from lightning_modules.reflection import Reflector
 
 
 class BackboneModule(L.LightningModule):
@@ -51,7 +51,7 @@ class BackboneModule(L.LightningModule):
         self.model, self.tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(spec.tiny.tokenizer_samples))
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.parameters() if p.requires_grad]  # frozen players are excluded
         optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         if self.hparams.get("lr_schedule", "constant") == "constant":
             return optimizer
@@ -94,15 +94,16 @@ class BackboneModule(L.LightningModule):
         log_dir = self.trainer.log_dir if self._trainer is not None and self.trainer.log_dir else "."
         return Path(log_dir) / "export"
 
-    def export(self) -> Path:
+    def export(self, path: str | Path | None = None) -> Path:
         """Save the model and tokenizer as a Hugging Face directory (LoRA: the adapter, naming its base)."""
-        path = export_backbone(self.model, self.tokenizer, self.export_path())
+        path = export_backbone(self.model, self.tokenizer, path or self.export_path())
         rank_zero_info(f"Exported {type(self).__name__}'s model to {path}")
         return path
 
     def on_fit_end(self) -> None:
+        path = self.export_path()  # on every rank: under DDP, trainer.log_dir is a broadcast
         if self.trainer.is_global_zero:
-            self.export()
+            self.export(path)
 
     # -- held-out evaluation: subclasses implement eval_step and eval_epoch_end(split) ---------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -131,11 +132,24 @@ class ReflectingPolicyModule(BackboneModule):
 
     ``self.reflection`` is ``"teacher"``, ``None`` or the path of a stage-1 export, loaded by
     :meth:`load_reflection_model`. The frozen model is not part of this module's checkpoints (it is loaded from its
-    export again).
+    export again). :meth:`build_agent` puts the two players together as ``self.agent`` (an :class:`Agent`).
     """
 
     reflection: str | None
     reflection_model: torch.nn.Module | None
+    head: ActionHead | None
+    agent: Agent | None
+
+    def build_agent(self, reflect_prob: float = 1.0, reflection_cache: int = 100_000) -> Agent:
+        """Build the action head, load the frozen reflection model, and make ``self.agent`` from them."""
+        datamodule = self.datamodule()
+        self.head = ActionHead(self.tokenizer, datamodule.max_actions)
+        self.load_reflection_model()
+        reflector: Reflector | str | None = self.reflection
+        if self.reflection_model is not None:
+            reflector = Reflector(self.reflection_model, datamodule.encoder, cache_size=reflection_cache)
+        self.agent = Agent(self.model, self.head, datamodule.encoder, reflector, reflect_prob)
+        return self.agent
 
     def load_reflection_model(self) -> None:
         """Load the stage-1 export named by ``self.reflection`` once, frozen, checking that it shares the tokenizer."""

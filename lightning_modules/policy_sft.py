@@ -7,11 +7,11 @@ from typing import Any
 import torch
 from torchmetrics import MeanMetric
 
-from datamodules.rollout import Turn, play_episodes
+from datamodules.rollout import Turn
 from lightning_modules.action_head import ActionHead
+from lightning_modules.agent import TEACHER, Agent
 from lightning_modules.backbone import BackboneSpec
-from lightning_modules.backbone_module import TEACHER, ReflectingPolicyModule
-from lightning_modules.reflection import generate_reflections
+from lightning_modules.backbone_module import ReflectingPolicyModule
 
 
 class PolicySFTModule(ReflectingPolicyModule):
@@ -57,6 +57,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         self.reflection = reflection
         self.reflection_model: torch.nn.Module | None = None
         self.head: ActionHead | None = None
+        self.agent: Agent | None = None
         self.val_loss = MeanMetric()
         self.val_accuracy = MeanMetric()
 
@@ -65,8 +66,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         self.build_backbone()
         datamodule = self.datamodule()
         datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
-        self.head = ActionHead(self.tokenizer, datamodule.max_actions)
-        self.load_reflection_model()
+        self.build_agent()
 
     # -- steps ------------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -106,43 +106,21 @@ class PolicySFTModule(ReflectingPolicyModule):
 
     # -- acting -----------------------------------------------------------------------------------------------------
     def _encode(self, turns: list[Turn], with_targets: bool = False) -> dict[str, Any]:
-        encoder = self.datamodule().encoder
-        observations = [t.observation for t in turns]
-        if self.reflection is None:
-            reflections = None
-        elif self.reflection_model is not None:
-            reflections = generate_reflections(self.reflection_model, encoder, observations)
-        else:
-            reflections = [t.reflection for t in turns]
+        reflections = self.agent.reflections(turns)
         targets = [t.oracle for t in turns] if with_targets else None
-        batch = encoder.policy_batch(observations, [t.actions for t in turns], reflections, targets)
+        batch = self.agent.encoder.policy_batch(
+            [t.observation for t in turns], [t.actions for t in turns], reflections, targets
+        )
         batch = {k: v.to(self.device) for k, v in batch.items()}
         batch["turns"] = turns
         return batch
-
-    @torch.no_grad()
-    def act(self, turns: list[Turn], greedy: bool = True) -> list[int]:
-        """Choose a shown-action index for each turn (greedy or sampled), reflecting first if the policy does."""
-        logits = self(self._encode(turns))
-        if greedy:
-            return logits.argmax(-1).tolist()
-        return torch.distributions.Categorical(logits=logits).sample().tolist()
 
     def play(self, seeds: list[int], greedy: bool = True, split: str = "val"):
         """Play one held-out episode per seed of ``split`` with this policy; return :class:`EpisodeResult` s."""
         datamodule = self.datamodule()
         envs = datamodule.make_eval_envs(split, min(len(seeds), datamodule.hparams.num_envs))
-        was_training = self.training
-        self.eval()
         try:
-            return play_episodes(
-                envs,
-                seeds,
-                lambda turns: self.act(turns, greedy),
-                stage=datamodule.evaluation_stage,
-                teacher_reflections=self.reflection == TEACHER,
-            )
+            return self.agent.play(envs, seeds, datamodule.evaluation_stage, greedy)
         finally:
-            self.train(was_training)
             for env in envs:
                 env.close()

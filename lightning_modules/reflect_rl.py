@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any
 import torch
 from torchmetrics import MeanMetric
 
-from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch
-from datamodules.rollout import EpisodeResult, Turn, play_episodes
+from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch, gae_advantages
+from datamodules.rollout import EpisodeResult
 from lightning_modules.action_head import ActionHead
+from lightning_modules.agent import Agent
 from lightning_modules.backbone import BackboneSpec
-from lightning_modules.backbone_module import TEACHER, ReflectingPolicyModule
-from lightning_modules.reflection import generate_reflections
+from lightning_modules.backbone_module import ReflectingPolicyModule
+from lightning_modules.reflection import Reflector
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -28,14 +30,23 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _categorical_kl(logits: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean exact KL(policy || reference) over rows of masked label logits (``-inf`` outside the admissible set)."""
+    admissible = torch.isfinite(logits)
+    logp = torch.log_softmax(logits, -1).masked_fill(~admissible, 0.0)
+    logq = torch.log_softmax(reference, -1).masked_fill(~admissible, 0.0)
+    return (logp.exp() * admissible * (logp - logq)).sum(-1).mean()
+
+
 class ReflectRLModule(ReflectingPolicyModule):
     """Online RLFT of the policy with single-prompt action enumeration and a frozen reflection model.
 
     Each training step the :class:`~datamodules.RolloutDataModule` (policy mode) plays ``episodes_per_step`` episodes
-    in lock-step with the live policy (reflections generated in one batched, KV-cached call per turn, one forward pass
-    per decision) and yields them with the exact token ids the policy saw. ``training_step`` recomputes the
-    log-probabilities of the chosen labels on those ids with gradients and takes a REINFORCE step with a batch-mean
-    baseline (or PPO-clip), an entropy bonus and, as in the paper, successful episodes replayed from a buffer that a
+    in lock-step with the live policy (reflections generated in one batched, KV-cached call per turn and memoised,
+    one forward pass per decision) and yields them with the exact token ids the policy saw. ``training_step``
+    recomputes the log-probabilities of the chosen labels on those ids with gradients and takes a policy-gradient step:
+    REINFORCE (or PPO-clip) with a batch-mean baseline or a learned value head (GAE), an entropy bonus, an optional
+    KL penalty towards the starting policy and, as in the paper, successful episodes replayed from a buffer that a
     curriculum switch clears.
 
     Args:
@@ -45,11 +56,17 @@ class ReflectRLModule(ReflectingPolicyModule):
         reflect_prob: Probability that a turn gets a reflection (the others have no analysis section).
         gamma: Discount of the return-to-go.
         algorithm: ``"reinforce"`` or ``"ppo"`` (clipped ratio against the acting policy's log-probabilities).
+        baseline: ``"batch_mean"`` (the mean return of the batch) or ``"value"`` (a linear value head on the policy's
+            last hidden state, trained alongside, with generalised advantage estimation).
+        gae_lambda: GAE's lambda (``baseline="value"``).
+        value_coef: Weight of the value head's squared error (``baseline="value"``).
         clip_eps: PPO clip range.
         entropy_coef: Weight of the entropy bonus.
+        kl_coef: Weight of the exact KL divergence from the starting policy (0: no reference model is kept).
         normalize_advantages: Divide advantages by their standard deviation.
         replay_episodes: Successful episodes replayed into every update (0 disables the buffer).
         replay_capacity: Successful episodes kept.
+        reflection_cache: Distinct observations whose (greedy, frozen) reflections are remembered; 0 disables.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         lr_schedule: ``"constant"`` or ``"cosine"``.
@@ -57,6 +74,11 @@ class ReflectRLModule(ReflectingPolicyModule):
         val_rollouts: Held-out episodes played (greedy and sampled) at each validation and test.
         log_transcripts: Episodes logged as TensorBoard text at each validation.
         export_dir: Where the policy is exported when ``fit`` ends.
+
+    Example:
+        >>> module = ReflectRLModule(BackboneSpec(name_or_path="runs/taxi/policy_sft/export"),
+        ...                          reflection="runs/taxi/reflection_sft/export", baseline="value")
+        >>> Trainer(max_steps=200, callbacks=[CurriculumCallback(stages)]).fit(module, datamodule=datamodule)
     """
 
     def __init__(
@@ -66,11 +88,16 @@ class ReflectRLModule(ReflectingPolicyModule):
         reflect_prob: float = 1.0,
         gamma: float = 0.95,
         algorithm: str = "reinforce",
+        baseline: str = "batch_mean",
+        gae_lambda: float = 0.95,
+        value_coef: float = 0.5,
         clip_eps: float = 0.2,
         entropy_coef: float = 0.01,
+        kl_coef: float = 0.0,
         normalize_advantages: bool = True,
         replay_episodes: int = 4,
         replay_capacity: int = 64,
+        reflection_cache: int = 100_000,
         lr: float = 1e-4,
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
@@ -82,40 +109,52 @@ class ReflectRLModule(ReflectingPolicyModule):
         super().__init__()
         if algorithm not in ("reinforce", "ppo"):
             raise ValueError(f"algorithm must be 'reinforce' or 'ppo', got {algorithm!r}.")
+        if baseline not in ("batch_mean", "value"):
+            raise ValueError(f"baseline must be 'batch_mean' or 'value', got {baseline!r}.")
         if not 0.0 <= reflect_prob <= 1.0:
             raise ValueError(f"reflect_prob must be in [0, 1], got {reflect_prob}.")
         self.save_hyperparameters()
         self._init_backbone(backbone or BackboneSpec(), export_dir)
         self.reflection = reflection
         self.reflection_model: torch.nn.Module | None = None
+        self.reference_model: torch.nn.Module | None = None
+        self.value_head: torch.nn.Linear | None = None
         self.head: ActionHead | None = None
+        self.agent: Agent | None = None
         self.replay = ReplayBuffer(replay_capacity)
         self.replay_generator = torch.Generator().manual_seed(0)
-        self.rollout_success = MeanMetric()
-        self.rollout_return = MeanMetric()
-        self.rollout_length = MeanMetric()
-        self.rollout_reflection_tokens = MeanMetric()
+        self.rollout_success = MeanMetric(dist_sync_on_step=True)
+        self.rollout_return = MeanMetric(dist_sync_on_step=True)
+        self.rollout_length = MeanMetric(dist_sync_on_step=True)
+        self.rollout_reflection_words = MeanMetric(dist_sync_on_step=True)
 
     # -- setup -----------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if self.backbone_spec.name_or_path is None:
+        if self.backbone_spec.name_or_path is None and self.model is None:
             raise ValueError(
                 "ReflectRLModule starts from a trained policy: set backbone.name_or_path to the stage-2 export."
             )
         self.build_backbone()
-        datamodule = self.datamodule()
-        datamodule.bind(self.tokenizer, examples="rollout", actor=self)
-        self.head = ActionHead(self.tokenizer, datamodule.max_actions)
-        self.load_reflection_model()
+        self.datamodule().bind(self.tokenizer, examples="rollout", actor=self)
+        self.build_agent(self.hparams.reflect_prob, self.hparams.reflection_cache)
+        if self.hparams.baseline == "value" and self.value_head is None:
+            self.value_head = torch.nn.Linear(self.model.config.hidden_size, 1, dtype=torch.float32)
+            torch.nn.init.zeros_(self.value_head.weight)
+            torch.nn.init.zeros_(self.value_head.bias)
+        if self.hparams.kl_coef > 0 and self.reference_model is None:
+            self.reference_model = copy.deepcopy(self.model).requires_grad_(False).eval()
 
     def train(self, mode: bool = True):
         super().train(mode)
-        # Dropout stays off in both players: the reflection model is frozen, and the policy's recomputed
-        # log-probabilities must equal the ones it acted with (PPO ratio 1 before the first update).
-        for model in (self.model, self.reflection_model):
+        # Dropout stays off in every player: the reflection and reference models are frozen, and the policy's
+        # recomputed log-probabilities must equal the ones it acted with (PPO ratio 1 before the first update).
+        for model in (self.model, self.reflection_model, self.reference_model):
             if model is not None:
                 model.eval()
         return self
+
+    def state_dict(self, *args, **kwargs):
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("reference_model.")}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -127,54 +166,17 @@ class ReflectRLModule(ReflectingPolicyModule):
         if "replay_buffer" in checkpoint:
             self.replay.load_state_dict(checkpoint["replay_buffer"])
             self.replay_generator.set_state(checkpoint["replay_generator"])
+        if self.hparams.baseline == "value" and self.value_head is None and self.model is not None:
+            self.value_head = torch.nn.Linear(self.model.config.hidden_size, 1, dtype=torch.float32)
 
     def clear_replay(self) -> None:
         """Forget the replayed successes (a curriculum switch calls this)."""
         self.replay.clear()
 
-    # -- acting -----------------------------------------------------------------------------------------------------
-    def _reflections(self, turns: list[Turn]) -> list[str | None]:
-        if self.reflection is None:
-            return [None] * len(turns)
-        keep = torch.rand(len(turns)) < self.hparams.reflect_prob
-        if self.reflection == TEACHER:
-            return [t.reflection if k else None for t, k in zip(turns, keep.tolist(), strict=True)]
-        chosen = [t for t, k in zip(turns, keep.tolist(), strict=True) if k]
-        written = iter(
-            generate_reflections(self.reflection_model, self.datamodule().encoder, [t.observation for t in chosen])
-        )
-        return [next(written) if k else None for k in keep.tolist()]
-
-    @torch.no_grad()
-    def act(self, turns: list[Turn], greedy: bool = False) -> tuple[list[int], list[dict[str, Any]]]:
-        """Reflect, then pick one shown action per turn in one forward pass; return choices and what they rest on.
-
-        The extras of each turn hold the exact prompt ids, the chosen label's log-probability and the reflection.
-        """
-        encoder = self.datamodule().encoder
-        reflections = self._reflections(turns)
-        batch = encoder.policy_batch([t.observation for t in turns], [t.actions for t in turns], reflections)
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        dist = self.head.distribution(self.model, batch["input_ids"], batch["attention_mask"], batch["num_actions"])
-        choices = dist.probs.argmax(-1) if greedy else dist.sample()
-        logprobs = dist.log_prob(choices)
-        extras = []
-        for row, reflection in enumerate(reflections):
-            ids = batch["input_ids"][row][batch["attention_mask"][row].bool()].tolist()
-            extras.append({"prompt_ids": ids, "logprob": float(logprobs[row]), "reflection": reflection})
-        return choices.tolist(), extras
-
+    # -- acting (the datamodule's rollouts call these) -----------------------------------------------------------
     def play(self, envs, seeds: list[int], stage: str | None, greedy: bool) -> list[EpisodeResult]:
-        """Play one episode per seed with the live policy."""
-        was_training = self.training
-        self.eval()
-        try:
-            return play_episodes(
-                envs, seeds, lambda turns: self.act(turns, greedy), stage=stage,
-                teacher_reflections=self.reflection == TEACHER,
-            )  # fmt: skip
-        finally:
-            self.train(was_training)
+        """Play one episode per seed with the live policy (see :meth:`Agent.play`)."""
+        return self.agent.play(envs, seeds, stage, greedy)
 
     @staticmethod
     def to_episode(result: EpisodeResult) -> Episode:
@@ -204,38 +206,63 @@ class ReflectRLModule(ReflectingPolicyModule):
         return loss
 
     def policy_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """REINFORCE (or PPO-clip) loss with a batch-mean baseline and an entropy bonus, on the rollout's token ids."""
-        dist = self.head.distribution(self.model, batch["input_ids"], batch["attention_mask"], batch["num_actions"])
+        """The policy-gradient loss on the rollout's token ids (one forward pass of the policy over all steps)."""
+        hp = self.hparams
+        inputs = (batch["input_ids"], batch["attention_mask"], batch["num_actions"])
+        logits, hidden = self.head.scores(self.model, *inputs, hidden=self.value_head is not None)
+        dist = torch.distributions.Categorical(logits=logits)
         logprobs = dist.log_prob(batch["actions"])
         entropy = dist.entropy().mean()
-        advantages = batch["returns"] - batch["returns"].mean()
-        if self.hparams.normalize_advantages and advantages.numel() > 1:
-            advantages = advantages / (advantages.std() + 1e-6)
+        stats: dict[str, torch.Tensor] = {"entropy": entropy.detach()}
+        if self.value_head is not None:
+            values = self.value_head(hidden.float()).squeeze(-1)
+            advantages = gae_advantages(
+                batch["rewards"], values.detach(), batch["episode_ids"], hp.gamma, hp.gae_lambda
+            )
+            value_loss = torch.nn.functional.mse_loss(values, advantages + values.detach())
+            stats["value_loss"] = value_loss.detach()
+        else:
+            advantages = batch["returns"] - batch["returns"].mean()
+            value_loss = logits.new_zeros(())
+        if hp.normalize_advantages and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-6)
         ratio = torch.exp(logprobs - batch["old_logprobs"])
-        if self.hparams.algorithm == "ppo":
-            clipped = ratio.clamp(1 - self.hparams.clip_eps, 1 + self.hparams.clip_eps)
+        if hp.algorithm == "ppo":
+            clipped = ratio.clamp(1 - hp.clip_eps, 1 + hp.clip_eps)
             policy_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
         else:
             policy_loss = -(advantages * logprobs).mean()
-        loss = policy_loss - self.hparams.entropy_coef * entropy
+        loss = policy_loss - hp.entropy_coef * entropy + hp.value_coef * value_loss
+        if self.reference_model is not None:
+            with torch.no_grad():
+                reference = self.head(self.reference_model, *inputs)
+            kl = _categorical_kl(logits, reference)
+            loss = loss + hp.kl_coef * kl
+            stats["kl"] = kl.detach()
+        stats["policy_loss"] = policy_loss.detach()
         fresh = ~batch["replayed"]
-        stats = {"entropy": entropy.detach(), "policy_loss": policy_loss.detach()}
         if fresh.any():
             stats["ratio"] = ratio[fresh].mean().detach()
         return loss, stats
 
     def _log_rollout(self, episodes: list[Episode]) -> None:
         size = len(episodes)
-        self.rollout_success(torch.tensor([float(e.success) for e in episodes]))
-        self.rollout_return(torch.tensor([e.episode_return for e in episodes]))
-        self.rollout_length(torch.tensor([float(len(e.steps)) for e in episodes]))
+        self.rollout_success(torch.tensor([float(e.success) for e in episodes], device=self.device))
+        self.rollout_return(torch.tensor([e.episode_return for e in episodes], device=self.device))
+        self.rollout_length(torch.tensor([float(len(e.steps)) for e in episodes], device=self.device))
         self.log("rollout/success_rate", self.rollout_success, prog_bar=True, batch_size=size)
         self.log("rollout/return", self.rollout_return, batch_size=size)
         self.log("rollout/episode_length", self.rollout_length, batch_size=size)
-        reflected = [len(t["reflection"].split()) for e in episodes for t in e.transcript if t.get("reflection")]
-        if reflected:
-            self.rollout_reflection_tokens(torch.tensor(reflected, dtype=torch.float32))
-            self.log("rollout/reflection_words", self.rollout_reflection_tokens, batch_size=size)
+        if self.reflection is not None:  # every rank updates (a synced metric is a collective), even with no words
+            texts = [t["reflection"] for e in episodes for t in e.transcript if t["reflection"] is not None]
+            words = [len(text.split()) for text in texts]
+            weights = torch.ones(len(words)) if words else torch.zeros(1)
+            self.rollout_reflection_words(torch.tensor(words or [0.0]).to(self.device), weights.to(self.device))
+            self.log("rollout/reflection_words", self.rollout_reflection_words, batch_size=size)
+        reflector = self.agent.reflector if self.agent is not None else None
+        if isinstance(reflector, Reflector) and reflector.cache_size > 0:
+            served = reflector.hits + reflector.generated
+            self.log("rollout/reflection_cache_hit_rate", reflector.hits / max(1, served), batch_size=size)
 
     # -- evaluation -------------------------------------------------------------------------------------------------
     def eval_step(self, batch: Any, batch_idx: int) -> None:
@@ -247,27 +274,33 @@ class ReflectRLModule(ReflectingPolicyModule):
     def evaluate(self, split: str) -> dict[str, float]:
         """Play the split's held-out episodes greedy and sampled; log success rate with a 95% interval, return, length.
 
-        Transcripts go to ``<log_dir>/transcripts/<split>_step<N>.jsonl``.
+        Under DDP the episodes are dealt out to the ranks and the counts summed, so every rank logs the same numbers
+        for the whole set. Transcripts go to ``<log_dir>/transcripts/<split>_step<N>.jsonl`` (one file per rank when
+        there are several).
         """
         datamodule = self.datamodule()
-        count = self.hparams.val_rollouts
-        seeds = datamodule.eval_seeds(split, count)
-        envs = datamodule.make_eval_envs(split, min(count, datamodule.hparams.num_envs))
+        trainer = self.trainer
+        seeds = datamodule.eval_seeds(split, self.hparams.val_rollouts)[trainer.global_rank :: trainer.world_size]
+        envs = datamodule.make_eval_envs(split, max(1, min(len(seeds), datamodule.hparams.num_envs)))
         metrics: dict[str, float] = {}
         records = []
         for mode, greedy in (("greedy", True), ("sampled", False)):
             results = self.play(envs, seeds, datamodule.evaluation_stage, greedy)
-            wins = sum(r.success for r in results)
-            low, high = wilson_interval(wins, len(results))
+            totals = torch.tensor(
+                [len(results), sum(r.success for r in results), sum(r.episode_return for r in results),
+                 sum(r.length for r in results)],
+                dtype=torch.float64, device=self.device,
+            )  # fmt: skip
+            count, wins, returns, lengths = trainer.strategy.reduce(totals, reduce_op="sum").tolist()
+            low, high = wilson_interval(int(wins), int(count))
+            suffix = "" if greedy else "_sampled"
             metrics.update(
                 {
-                    f"{split}/success_rate" + ("" if greedy else "_sampled"): wins / len(results),
-                    f"{split}/success_rate{'' if greedy else '_sampled'}_ci_low": low,
-                    f"{split}/success_rate{'' if greedy else '_sampled'}_ci_high": high,
-                    f"{split}/return{'' if greedy else '_sampled'}": sum(r.episode_return for r in results)
-                    / len(results),
-                    f"{split}/episode_length{'' if greedy else '_sampled'}": sum(r.length for r in results)
-                    / len(results),
+                    f"{split}/success_rate{suffix}": wins / max(1, count),
+                    f"{split}/success_rate{suffix}_ci_low": low,
+                    f"{split}/success_rate{suffix}_ci_high": high,
+                    f"{split}/return{suffix}": returns / max(1, count),
+                    f"{split}/episode_length{suffix}": lengths / max(1, count),
                 }
             )
             records += [
@@ -282,20 +315,23 @@ class ReflectRLModule(ReflectingPolicyModule):
             ]
         for env in envs:
             env.close()
-        for name, value in metrics.items():
-            self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=count)
+        for name, value in metrics.items():  # already reduced over the ranks: syncing averages equal values
+            self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=len(seeds) or 1)
         self._write_transcripts(split, records)
         return metrics
 
     def _write_transcripts(self, split: str, records: list[dict[str, Any]]) -> None:
-        if self._trainer is None or not self.trainer.is_global_zero or self.trainer.sanity_checking:
+        if self._trainer is None or self.trainer.sanity_checking:
             return
         directory = Path(self.trainer.log_dir or ".") / "transcripts"
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{split}_step{self.global_step}.jsonl"
+        rank = f"_rank{self.trainer.global_rank}" if self.trainer.world_size > 1 else ""
+        path = directory / f"{split}_step{self.global_step}{rank}.jsonl"
         with path.open("w") as handle:
             for record in records:
                 handle.write(json.dumps(record) + "\n")
+        if not self.trainer.is_global_zero:
+            return
         experiment = getattr(self.logger, "experiment", None)
         if experiment is not None and hasattr(experiment, "add_text"):
             for record in records[: self.hparams.log_transcripts]:

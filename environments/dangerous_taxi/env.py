@@ -17,7 +17,15 @@ from environments.dangerous_taxi.dynamics import (
     tables,
     taxi,
 )
-from environments.dangerous_taxi.oracle import STAGES, check_stage, check_state, oracle_path, oracle_table
+from environments.dangerous_taxi.oracle import (
+    STAGES,
+    check_stage,
+    check_state,
+    is_goal,
+    optimal_actions,
+    oracle_path,
+    oracle_table,
+)
 from environments.dangerous_taxi.render import check_observation_format, observation_table
 from environments.dangerous_taxi.teacher import teacher_reflection
 
@@ -40,12 +48,15 @@ class DangerousTaxiEnv(TextEnv):
     Curriculum stages (``reset(options={"stage": ...})``):
         * ``pickup``: the episode ends with success (+20/20) when the passenger gets in.
         * ``dropoff``: the passenger is already in the taxi, which stands at the passenger's stop (a Taxi start state
-          driven to the pickup by the oracle); deliver them.
+          driven to the pickup by the oracle, so the first observation says ``Last action: pick up the passenger.``,
+          as it would in the middle of a full ride); deliver them.
         * ``full``: Taxi's whole task.
 
     ``info`` at every turn: ``actions`` (the six action texts), ``oracle_action`` (an optimal action; after a solved
-    episode the action that solved it), ``success``, ``invalid_action`` (always ``False``: every index of the action
-    space is admissible), ``dangerous``, ``stage`` and ``state`` (Taxi's ``int`` state).
+    episode the action that solved it), ``mistake_actions`` (the wrong actions that are not dangerous: the teacher's
+    deliberate mistakes come from these, so that a corrective reflection can follow), ``success``,
+    ``invalid_action`` (always ``False``: every index of the action space is admissible), ``dangerous``, ``stage``
+    and ``state`` (Taxi's ``int`` state).
 
     Args:
         stage: The stage used when ``reset`` gets no ``options["stage"]``.
@@ -109,19 +120,19 @@ class DangerousTaxiEnv(TextEnv):
         if unknown:
             raise ValueError(f"Unknown reset option(s) {sorted(unknown)}; DangerousTaxi knows 'stage' and 'state'.")
         self.stage = self._stage_from_options(options, self.default_stage)
+        self._previous_state = self._last_action = None
         if options.get("state") is not None:
             state = self._start_state_from_option(options["state"], self.stage)
         else:
             state = int(categorical_sample(self.taxi.initial_state_distrib, self.np_random))
             if self.stage == "dropoff":  # the oracle drives to the passenger and picks them up
                 for action in oracle_path(state, "pickup"):
+                    self._previous_state, self._last_action = state, action
                     state = self._tables.next_state[state][action]
         self._state = state
-        self._previous_state = None
-        self._last_action = None
         self._steps = 0
         self._done = self._success = self._dangerous = False
-        return self._observations[state], self._info()
+        return self._observation(), self._info()
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Take one of the six Taxi actions (an index into ``info["actions"]``).
@@ -150,8 +161,7 @@ class DangerousTaxiEnv(TextEnv):
         self._previous_state, self._last_action, self._state = state, action, next_state
         self._done = terminated or truncated
         self._success, self._dangerous = success, dangerous
-        observation = f"{self._observations[next_state]}\nLast action: {ACTION_TEXTS[action]}."
-        return observation, reward, terminated, truncated, self._info()
+        return self._observation(), reward, terminated, truncated, self._info()
 
     # -- the Reflect-RL contract -------------------------------------------------------------------------------------
     @property
@@ -185,14 +195,22 @@ class DangerousTaxiEnv(TextEnv):
         return f"{observation_table('grid')[self._state]}\nActions:\n{actions}"
 
     # -- helpers -------------------------------------------------------------------------------------------------------
+    def _observation(self) -> str:
+        """The current state's text, with the last action when there was one (a dropoff start: the pickup)."""
+        text = self._observations[self._state]
+        return text if self._last_action is None else f"{text}\nLast action: {ACTION_TEXTS[self._last_action]}."
+
     def _info(self) -> dict[str, Any]:
         state = self._state
         oracle = self._oracle[self.stage][state]
         if oracle < 0:  # the goal is reached: repeat the action that reached it
             oracle = PICKUP if self.stage == "pickup" else DROPOFF
+        safe = [a for a in range(NUM_ACTIONS) if self._tables.next_state[state][a] != state]
+        good = optimal_actions(state, self.stage) if not is_goal(state, self.stage) else []
         return {
             "actions": list(ACTION_TEXTS),
             "oracle_action": oracle,
+            "mistake_actions": [a for a in safe if a not in good],
             "success": self._success,
             "invalid_action": False,
             "dangerous": self._dangerous,

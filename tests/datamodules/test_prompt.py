@@ -54,6 +54,29 @@ def test_teacher_action_mistakes_are_never_the_oracle_and_follow_the_probability
     assert {teacher_action(info, rng, 0.0) for _ in range(50)} == {(2, False)}
 
 
+def test_teacher_mistakes_come_from_the_environments_mistake_actions():
+    rng = np.random.default_rng(0)
+    info = {"actions": ["a", "b", "c", "d"], "oracle_action": 2, "mistake_actions": [3]}
+    picks = [teacher_action(info, rng, 0.5) for _ in range(400)]
+    assert {action for action, mistake in picks if mistake} == {3}
+    none_left = {**info, "mistake_actions": []}  # no safe wrong action: the teacher plays the oracle
+    assert {teacher_action(none_left, rng, 1.0) for _ in range(20)} == {(2, False)}
+
+
+def test_dangerous_taxi_teacher_never_errs_fatally_and_every_mistake_is_corrected():
+    from datamodules.rollout import TeacherStream, make_envs
+
+    stream = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {}, 4), seed=0, mistake_prob=0.3)
+    episodes = stream.episodes(40)
+    assert sum(t.negative for e in episodes for t in e) > 20
+    for episode in episodes:
+        # a mistake never ends the episode (only the 20-turn horizon can cut it): a corrective turn follows it
+        assert not episode[-1].negative or episode[-1].step == 19
+        for before, after in zip(episode, episode[1:], strict=False):
+            if before.negative:
+                assert "mistake" in after.reflection or "wrong" in after.reflection
+
+
 def test_teacher_action_needs_an_oracle():
     with pytest.raises(ValueError, match="oracle_action"):
         teacher_action({"actions": ["a"]}, np.random.default_rng(0), 0.1)

@@ -299,6 +299,20 @@ def test_start_states_follow_the_stage():
                 assert passenger < 4
 
 
+def test_dropoff_start_reads_like_the_middle_of_a_full_ride():
+    """A dropoff episode starts where a full ride's oracle has just picked the passenger up, and says so."""
+    full, dropoff = DangerousTaxiEnv(observation_format="compact"), DangerousTaxiEnv(observation_format="compact")
+    for seed in range(20):
+        observation, info = full.reset(seed=seed, options={"stage": "full"})
+        while info["state"] // 4 % 5 != 4:  # drive the full ride with the oracle until the passenger is aboard
+            observation, *_, info = full.step(info["oracle_action"])
+        start, start_info = dropoff.reset(seed=seed, options={"stage": "dropoff"})
+        assert start_info["state"] == info["state"]
+        assert start == observation and start.endswith("Last action: pick up the passenger.")
+        assert dropoff.unwrapped.teacher_reflection() == full.unwrapped.teacher_reflection()
+    assert "Last action" not in dropoff.reset(options={"stage": "dropoff", "state": encode(0, 0, 4, 1)})[0]
+
+
 def test_reset_options_validation():
     env = DangerousTaxiEnv()
     with pytest.raises(ValueError, match="stage"):

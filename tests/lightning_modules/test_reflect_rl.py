@@ -10,34 +10,13 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from rl_fixtures import data, trainer
 
 from callbacks import CurriculumCallback, CurriculumStage
-from datamodules import RolloutDataModule
-from datamodules.rl_batches import Episode, ReplayBuffer, Step, discounted_returns
-from lightning_modules import BackboneSpec, PolicySFTModule, ReflectionSFTModule, ReflectRLModule, TinyGPT2Spec
+from datamodules.rl_batches import Episode, ReplayBuffer, Step, discounted_returns, gae_advantages
+from lightning_modules import BackboneSpec, ReflectRLModule, load_backbone
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = TinyGPT2Spec(n_layer=1, n_embd=32, n_head=2, vocab_size=400, num_labels=6, tokenizer_samples=20)
-
-
-def data(**kwargs):
-    settings = {"env_kwargs": {"observation_format": "compact"}, "num_envs": 4, "batch_size": 4, "val_episodes": 2,
-                "max_reflection_tokens": 12, "episodes_per_step": 4, "eval_stage": "full"}  # fmt: skip
-    return RolloutDataModule(**{**settings, **kwargs})
-
-
-def trainer(tmp_path, steps, **kwargs):
-    return L.Trainer(max_steps=steps, logger=L.pytorch.loggers.TensorBoardLogger(tmp_path), enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, **kwargs)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    root = tmp_path_factory.mktemp("exports")
-    trainer(root, 2).fit(ReflectionSFTModule(BackboneSpec(tiny=TINY), export_dir=str(root / "r")), datamodule=data())
-    policy = PolicySFTModule(BackboneSpec(name_or_path=str(root / "r")), export_dir=str(root / "p"))
-    trainer(root, 2).fit(policy, datamodule=data())
-    return root / "r", root / "p"
 
 
 def test_discounted_returns_match_a_loop_per_episode():
@@ -48,6 +27,22 @@ def test_discounted_returns_match_a_loop_per_episode():
         r = rewards[episodes == e].tolist()
         expected += [sum(0.9**k * x for k, x in enumerate(r[t:])) for t in range(len(r))]
     torch.testing.assert_close(discounted_returns(rewards, episodes, 0.9), torch.tensor(expected))
+
+
+def test_gae_matches_a_loop_per_episode_and_reduces_to_returns_at_lambda_one():
+    rewards = torch.tensor([1.0, -1.0, 2.0, 0.5, 0.0, 3.0])
+    values = torch.tensor([0.3, -0.2, 0.9, 0.1, 0.4, -0.6])
+    episodes = torch.tensor([0, 0, 0, 1, 2, 2])
+    gamma, lam = 0.9, 0.7
+    expected = []
+    for e in episodes.unique():
+        r, v = rewards[episodes == e].tolist(), values[episodes == e].tolist()
+        deltas = [r[t] + gamma * (v[t + 1] if t + 1 < len(r) else 0.0) - v[t] for t in range(len(r))]
+        expected += [sum((gamma * lam) ** k * d for k, d in enumerate(deltas[t:])) for t in range(len(r))]
+    torch.testing.assert_close(gae_advantages(rewards, values, episodes, gamma, lam), torch.tensor(expected))
+    torch.testing.assert_close(
+        gae_advantages(rewards, values, episodes, gamma, 1.0), discounted_returns(rewards, episodes, gamma) - values
+    )
 
 
 def test_replay_buffer_keeps_successes_and_round_trips():
@@ -89,6 +84,21 @@ def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp
     assert {"rollout/success_rate", "rollout/return", "rollout/episode_length", "train/entropy"} <= set(
         fit.callback_metrics
     )
+
+
+def test_value_baseline_and_kl_penalty_train_only_the_policy_and_its_value_head(exports, tmp_path):
+    module = rl_module(exports, baseline="value", kl_coef=0.1, lr=1e-2)
+    fit = trainer(tmp_path, 3)
+    fit.fit(module, datamodule=data())
+    optimized = {id(p) for group in fit.optimizers[0].param_groups for p in group["params"]}
+    assert {id(p) for p in module.value_head.parameters()} <= optimized
+    assert not optimized & {id(p) for p in module.reference_model.parameters()}
+    assert float(module.value_head.weight.abs().sum()) > 0  # the value head learned from zero
+    assert fit.callback_metrics["train/kl"] > 0  # three steps at a high rate moved the policy off its start
+    initial, _ = load_backbone(BackboneSpec(name_or_path=str(exports[1])))
+    reference = module.reference_model.state_dict()
+    assert all(torch.equal(reference[k], v) for k, v in initial.state_dict().items())  # the start, frozen
+    assert not any(k.startswith("reference_model.") for k in module.state_dict())  # rebuilt from the export
 
 
 def test_no_reflection_baseline_prompts_have_no_analysis(exports, tmp_path):

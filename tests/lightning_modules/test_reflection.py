@@ -1,0 +1,41 @@
+"""The reflection player: batched generation, and the memo of a frozen model's greedy reflections."""
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from datamodules import PromptEncoder
+from lightning_modules.backbone import train_tokenizer
+from lightning_modules.reflection import Reflector, generate_reflections
+
+TEXTS = [f"Taxi at row {r}, column {c}. Passenger at R.\n# Analyze:\ngo north or go south\n# Actions:" for r in range(5)
+         for c in range(5)]  # fmt: skip
+
+
+def players():
+    tokenizer = train_tokenizer(TEXTS, vocab_size=300, num_labels=6)
+    tokenizer.padding_side = "left"
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=1, n_head=2,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(config).eval(), PromptEncoder(tokenizer, max_prompt_tokens=64, max_reflection_tokens=6)
+
+
+def test_cached_reflections_equal_generated_ones_and_each_observation_is_generated_once():
+    model, encoder = players()
+    observations = [f"Taxi at row {i % 3}, column 1." for i in range(7)]
+    reflector = Reflector(model, encoder, cache_size=10)
+    first = reflector(observations)
+    assert first == generate_reflections(model, encoder, observations)
+    assert (reflector.generated, reflector.hits) == (3, 4)  # three distinct observations
+    assert reflector(observations[:2]) == first[:2] and reflector.generated == 3
+
+
+def test_cache_evicts_the_least_recently_used_and_sampling_is_never_cached():
+    model, encoder = players()
+    reflector = Reflector(model, encoder, cache_size=2)
+    reflector(["a.", "b."])
+    reflector(["a.", "c."])  # b is the least recently used
+    assert list(reflector._cache) == ["a.", "c."]
+    sampler = Reflector(model, encoder, cache_size=10, do_sample=True)
+    sampler(["a.", "a."])
+    assert sampler.generated == 2 and not sampler._cache
