@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 from torch.utils.data import DataLoader, IterableDataset
 
 from datamodules.encoding import PromptEncoder
@@ -22,20 +23,37 @@ ExampleKind = Literal["reflection", "policy", "rollout"]
 
 
 class _TeacherBatches(IterableDataset):
-    """Endless batches of tokenised teacher turns (built in the training process, so it sees live settings)."""
+    """Endless batches of tokenised teacher turns (built in the training process, so it sees live settings).
+
+    With ``teacher_episodes`` the teacher plays that many episodes once and the batches cycle through their turns in
+    a fresh random order each pass (a fixed SFT budget, like the paper's few hundred GPT-4 trajectories); otherwise
+    every batch comes from new episodes.
+    """
 
     def __init__(self, datamodule: RolloutDataModule) -> None:
         self.datamodule = datamodule
 
+    def _wanted(self, turn: Turn) -> bool:
+        return self.datamodule.examples != "reflection" or bool(turn.reflection)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         dm = self.datamodule
-        stream = dm.train_stream()
+        size = dm.hparams.batch_size
+        if dm.hparams.teacher_episodes:
+            turns = [t for episode in dm.train_stream().episodes(dm.hparams.teacher_episodes) for t in episode]
+            turns = [t for t in turns if self._wanted(t)]
+            if len(turns) < size:
+                raise ValueError(f"{len(turns)} teacher turns < batch_size={size}: raise teacher_episodes.")
+            rng = np.random.default_rng(dm.hparams.seed + dm._rank())
+            while True:
+                order = rng.permutation(len(turns))
+                for start in range(0, len(order) - size + 1, size):
+                    yield dm.encode([turns[i] for i in order[start : start + size]])
         buffer: list[Turn] = []
-        for turn in stream:
-            if dm.examples == "reflection" and not turn.reflection:
-                continue
-            buffer.append(turn)
-            if len(buffer) == dm.hparams.batch_size:
+        for turn in dm.train_stream():
+            if self._wanted(turn):
+                buffer.append(turn)
+            if len(buffer) == size:
                 yield dm.encode(buffer)
                 buffer = []
 
@@ -88,6 +106,9 @@ class RolloutDataModule(L.LightningDataModule):
         test_episodes: Teacher episodes in the test set.
         val_batch_size: Examples per validation batch.
         episodes_per_step: Episodes played per RLFT training step (policy mode).
+        teacher_episodes: A fixed budget of teacher episodes for the SFT stages: they are played once (with the
+            mistake probability in force when training starts) and their turns are cycled through in shuffled passes.
+            ``None``: an unlimited stream of new episodes. Under DDP the budget is per process.
 
     Example:
         >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"})
@@ -116,11 +137,14 @@ class RolloutDataModule(L.LightningDataModule):
         test_episodes: int = 64,
         val_batch_size: int = 64,
         episodes_per_step: int = 16,
+        teacher_episodes: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         if not 0.0 <= mistake_prob <= 1.0:
             raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
+        if teacher_episodes is not None and teacher_episodes < 1:
+            raise ValueError(f"teacher_episodes must be a positive number of episodes or null, got {teacher_episodes}.")
         self.stage = stage
         self.mistake_prob = mistake_prob
         self.encoder: PromptEncoder | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,22 @@ class ReflectingPolicyModule(BackboneModule):
     reflection_model: torch.nn.Module | None
     head: ActionHead | None
     agent: Agent | None
+
+    @contextlib.contextmanager
+    def full_weights(self) -> Iterator[None]:
+        """Gather a sharded (FSDP) policy's full weights while it acts outside the training forward; else a no-op.
+
+        Rollouts call the policy and the reflection model directly, not through the strategy's wrapper, so under FSDP
+        their sharded weights must be gathered first (``writeback=False``: acting never changes them).
+        """
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        wrapped = self.trainer.strategy.model if self._trainer is not None else None
+        if isinstance(wrapped, FullyShardedDataParallel):
+            with FullyShardedDataParallel.summon_full_params(wrapped, writeback=False):
+                yield
+        else:
+            yield
 
     def build_agent(self, reflect_prob: float = 1.0, reflection_cache: int = 100_000) -> Agent:
         """Build the action head, load the frozen reflection model, and make ``self.agent`` from them."""

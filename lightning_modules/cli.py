@@ -12,7 +12,14 @@ Subcommands:
 
 from __future__ import annotations
 
+import os
 import sys
+
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+#: Errors that mean "this configuration cannot run here" (a missing export, a strategy without its GPU or package,
+#: an unknown curriculum stage, ...): the console script prints their message, not a traceback.
+CONFIG_ERRORS = (ValueError, FileNotFoundError, OSError, ImportError, MisconfigurationException)
 
 
 def _demo(argv: list[str]) -> int:
@@ -42,7 +49,14 @@ def _make_tasks(argv: list[str]) -> int:
 def _lightning(argv: list[str]) -> int:
     from lightning_modules.lightning_cli import run_lightning_cli
 
-    run_lightning_cli(argv)
+    try:
+        run_lightning_cli(argv)
+    except CONFIG_ERRORS as error:
+        if os.environ.get("REFLECT_RL_TRACEBACK"):
+            raise
+        print(f"reflect-rl {argv[0]}: error: {error}", file=sys.stderr)
+        print("(set REFLECT_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

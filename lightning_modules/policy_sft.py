@@ -120,7 +120,8 @@ class PolicySFTModule(ReflectingPolicyModule):
         datamodule = self.datamodule()
         envs = datamodule.make_eval_envs(split, min(len(seeds), datamodule.hparams.num_envs))
         try:
-            return self.agent.play(envs, seeds, datamodule.evaluation_stage, greedy)
+            with self.full_weights():
+                return self.agent.play(envs, seeds, datamodule.evaluation_stage, greedy)
         finally:
             for env in envs:
                 env.close()

@@ -176,7 +176,8 @@ class ReflectRLModule(ReflectingPolicyModule):
     # -- acting (the datamodule's rollouts call these) -----------------------------------------------------------
     def play(self, envs, seeds: list[int], stage: str | None, greedy: bool) -> list[EpisodeResult]:
         """Play one episode per seed with the live policy (see :meth:`Agent.play`)."""
-        return self.agent.play(envs, seeds, stage, greedy)
+        with self.full_weights():
+            return self.agent.play(envs, seeds, stage, greedy)
 
     @staticmethod
     def to_episode(result: EpisodeResult) -> Episode:

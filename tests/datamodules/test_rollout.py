@@ -87,6 +87,22 @@ def test_datamodule_yields_policy_batches_with_oracle_targets(tokenizer):
         RolloutDataModule(env_id="ReflectRL/Nope-v0")
 
 
+def test_a_teacher_budget_cycles_through_the_same_episodes_in_shuffled_passes(tokenizer):
+    datamodule = RolloutDataModule(env_kwargs={"observation_format": "compact"}, num_envs=3, batch_size=4,
+                                   teacher_episodes=5, mistake_prob=0.2)  # fmt: skip
+    datamodule.bind(tokenizer, examples="policy")
+    budget = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"}, 3), seed=0,
+                           mistake_prob=0.2).episodes(5)  # fmt: skip
+    keys = sorted((t.seed, t.step) for episode in budget for t in episode)
+    batches = iter(datamodule.train_dataloader())
+    passes = [[(t.seed, t.step) for _ in range(len(keys) // 4) for t in next(batches)["turns"]] for _ in range(2)]
+    for seen in passes:  # every pass draws each turn of the five episodes at most once
+        assert len(set(seen)) == len(seen) and set(seen) <= set(keys) and len(seen) > len(keys) - 4
+    assert passes[0] != passes[1]  # in a new order
+    with pytest.raises(ValueError, match="teacher_episodes"):
+        RolloutDataModule(teacher_episodes=0)
+
+
 def test_ranks_get_different_environments(tokenizer):
     class FakeTrainer:
         global_rank = 1

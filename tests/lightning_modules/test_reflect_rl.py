@@ -101,6 +101,18 @@ def test_value_baseline_and_kl_penalty_train_only_the_policy_and_its_value_head(
     assert not any(k.startswith("reference_model.") for k in module.state_dict())  # rebuilt from the export
 
 
+def test_a_reflection_export_with_another_tokenizer_is_refused_before_training(exports, tmp_path):
+    from rl_fixtures import TINY
+
+    from lightning_modules import ReflectionSFTModule, TinyGPT2Spec
+
+    other = TinyGPT2Spec(**{**TINY.__dict__, "vocab_size": 350})
+    trainer(tmp_path, 1).fit(ReflectionSFTModule(BackboneSpec(tiny=other), export_dir=str(tmp_path / "other")),
+                             datamodule=data())  # fmt: skip
+    with pytest.raises(ValueError, match="different tokenizer"):
+        trainer(tmp_path, 1).fit(rl_module(exports, reflection=str(tmp_path / "other")), datamodule=data())
+
+
 def test_no_reflection_baseline_prompts_have_no_analysis(exports, tmp_path):
     module = rl_module(exports, reflection=None)
     datamodule = data()

@@ -9,7 +9,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lightning_modules.lightning_cli import run_lightning_cli
 
-CONFIGS = sorted(Path(__file__).resolve().parents[2].glob("configs/**/*.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+STRATEGIES = sorted((ROOT / "configs" / "strategies").glob("*.yaml"))
+CONFIGS = sorted(set(ROOT.glob("configs/**/*.yaml")) - set(STRATEGIES))
 TINY = [
     "--model.init_args.backbone.tiny.n_layer=1",
     "--model.init_args.backbone.tiny.n_embd=32",
@@ -45,6 +47,36 @@ def test_every_shipped_config_parses(config, capsys):
         run_lightning_cli(["fit", "--config", str(config), "--print_config"])
     assert exit_info.value.code == 0
     assert "class_path: lightning_modules." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=[c.name for c in STRATEGIES])
+def test_strategy_configs_parse_on_top_of_a_gpu_stage(strategy, capsys):
+    stage = ROOT / "configs" / "dangerous_taxi" / "gpu_reflect_rl.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(["fit", "--config", str(stage), "--config", str(strategy), "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "ReflectRLModule" in out and strategy.stem in out.lower()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--trainer.accelerator=gpu"], "has no CUDA GPU"),
+        (["--trainer.strategy=fsdp"], "requires a GPU accelerator"),
+        (["--trainer.strategy=deepspeed"], "DeepSpeed installed"),
+        (["--model.init_args.reflection=/nowhere/export"], "/nowhere/export does not exist"),
+    ],
+)
+def test_what_cannot_run_here_is_a_one_line_error_before_training(override, message, exports, tmp_path, capsys):
+    from lightning_modules.cli import main
+
+    config = ROOT / "configs" / "dangerous_taxi" / "reflect_rl.yaml"
+    code = main(["fit", "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}",
+                 f"--model.init_args.backbone.name_or_path={exports[1]}", *override])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_reflection_then_policy_sft_run_export_and_chain(tmp_path):
