@@ -49,6 +49,8 @@ class EpisodeResult:
     episode_return: float
     length: int
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    #: The environment's last ``info`` (without the action list), e.g. AutoExplore's ``depth`` of the target.
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def make_envs(env_id: str, env_kwargs: dict[str, Any] | None, count: int) -> list[gym.Env]:
@@ -207,8 +209,9 @@ def play_episodes(
             lane["observation"], lane["info"] = observation, info
             if terminated or truncated:
                 seed = lane["seed"]
+                final = {k: v for k, v in info.items() if k != "actions"}
                 results[seed] = EpisodeResult(
-                    seed, bool(info.get("success")), lane["return"], lane["step"], lane["log"]
+                    seed, bool(info.get("success")), lane["return"], lane["step"], lane["log"], final
                 )
                 start(i)
     return [results[seed] for seed in seeds]

@@ -109,6 +109,8 @@ class RolloutDataModule(L.LightningDataModule):
         teacher_episodes: A fixed budget of teacher episodes for the SFT stages: they are played once (with the
             mistake probability in force when training starts) and their turns are cycled through in shuffled passes.
             ``None``: an unlimited stream of new episodes. Under DDP the budget is per process.
+        eval_group_by: An ``info`` key to break held-out success down by (AutoExplore: ``depth``), logged as
+            ``<split>/success_rate_<key>_<value>``.
 
     Example:
         >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"})
@@ -138,6 +140,7 @@ class RolloutDataModule(L.LightningDataModule):
         val_batch_size: int = 64,
         episodes_per_step: int = 16,
         teacher_episodes: int | None = None,
+        eval_group_by: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -285,31 +285,23 @@ class ReflectRLModule(ReflectingPolicyModule):
         envs = datamodule.make_eval_envs(split, max(1, min(len(seeds), datamodule.hparams.num_envs)))
         metrics: dict[str, float] = {}
         records = []
+        group_by = datamodule.hparams.eval_group_by
         for mode, greedy in (("greedy", True), ("sampled", False)):
             results = self.play(envs, seeds, datamodule.evaluation_stage, greedy)
-            totals = torch.tensor(
-                [len(results), sum(r.success for r in results), sum(r.episode_return for r in results),
-                 sum(r.length for r in results)],
-                dtype=torch.float64, device=self.device,
-            )  # fmt: skip
-            count, wins, returns, lengths = trainer.strategy.reduce(totals, reduce_op="sum").tolist()
-            low, high = wilson_interval(int(wins), int(count))
             suffix = "" if greedy else "_sampled"
-            metrics.update(
-                {
-                    f"{split}/success_rate{suffix}": wins / max(1, count),
-                    f"{split}/success_rate{suffix}_ci_low": low,
-                    f"{split}/success_rate{suffix}_ci_high": high,
-                    f"{split}/return{suffix}": returns / max(1, count),
-                    f"{split}/episode_length{suffix}": lengths / max(1, count),
-                }
-            )
+            groups = {"": results}
+            if group_by:
+                for value in self._all_ranks({str(r.info.get(group_by)) for r in results}):
+                    groups[f"_{group_by}_{value}"] = [r for r in results if str(r.info.get(group_by)) == value]
+            for group, members in groups.items():
+                metrics.update(self._outcome_metrics(f"{split}/", f"{group}{suffix}", members, summary=not group))
             records += [
                 {
                     "mode": mode,
                     "seed": r.seed,
                     "success": r.success,
                     "return": r.episode_return,
+                    "info": r.info,
                     "turns": [{k: v for k, v in t.items() if k != "extra"} for t in r.transcript],
                 }
                 for r in results
@@ -319,6 +311,35 @@ class ReflectRLModule(ReflectingPolicyModule):
         for name, value in metrics.items():  # already reduced over the ranks: syncing averages equal values
             self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=len(seeds) or 1)
         self._write_transcripts(split, records)
+        return metrics
+
+    def _all_ranks(self, values: set[str]) -> list[str]:
+        """The union of every rank's values, sorted (each rank must log the same groups: reductions are collective)."""
+        if self.trainer.world_size > 1:
+            gathered: list[Any] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(gathered, sorted(values))
+            values = set().union(*gathered)
+        return sorted(values)
+
+    def _outcome_metrics(self, prefix: str, suffix: str, results: list[EpisodeResult], summary: bool) -> dict:
+        """Success rate (with its 95% Wilson interval), return and length of episodes, summed over the ranks."""
+        totals = torch.tensor(
+            [len(results), sum(r.success for r in results), sum(r.episode_return for r in results),
+             sum(r.length for r in results)],
+            dtype=torch.float64, device=self.device,
+        )  # fmt: skip
+        count, wins, returns, lengths = self.trainer.strategy.reduce(totals, reduce_op="sum").tolist()
+        low, high = wilson_interval(int(wins), int(count))
+        metrics = {
+            f"{prefix}success_rate{suffix}": wins / max(1, count),
+            f"{prefix}success_rate{suffix}_ci_low": low,
+            f"{prefix}success_rate{suffix}_ci_high": high,
+        }
+        if summary:
+            metrics[f"{prefix}return{suffix}"] = returns / max(1, count)
+            metrics[f"{prefix}episode_length{suffix}"] = lengths / max(1, count)
+        else:
+            metrics[f"{prefix}episodes{suffix}"] = count
         return metrics
 
     def _write_transcripts(self, split: str, records: list[dict[str, Any]]) -> None:

@@ -37,7 +37,7 @@ trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=3, v
                     limit_val_batches=1, num_sanity_val_steps=0, enable_progress_bar=False,
                     enable_model_summary=False, callbacks=[Probe()],
                     logger=L.pytorch.loggers.TensorBoardLogger({out!r}, name="ddp", version=0))
-trainer.fit(module, datamodule=data(episodes_per_step=3, num_envs=3))
+trainer.fit(module, datamodule=data(episodes_per_step=3, num_envs=3, eval_group_by="dangerous"))
 """
 
 
@@ -73,3 +73,6 @@ def test_ddp_ranks_play_their_own_episodes_and_sync_metrics(exports, tmp_path):
     wins = sum(json.loads(line)["success"] for p in transcripts for line in p.read_text().splitlines()
                if '"greedy"' in line)  # fmt: skip
     assert ranks[0]["val"]["val/success_rate"] == pytest.approx(wins / 6)
+    groups = {k: v for k, v in ranks[0]["val"].items() if k.startswith("val/episodes_dangerous_")}  # greedy + sampled
+    assert sum(v for k, v in groups.items() if "sampled" not in k) == 6 and sum(groups.values()) == 12
+    assert ranks[0]["val"].get("val/success_rate_dangerous_True", 0.0) == 0.0  # a dangerous move ends in failure
