@@ -84,6 +84,11 @@ class BackboneSpec:
     dtype: str = "float32"
     gradient_checkpointing: bool = False
 
+    def __post_init__(self) -> None:
+        # `--model.init_args.backbone.name_or_path=null` on the command line arrives as the string "None".
+        if self.name_or_path in ("None", "null", ""):
+            self.name_or_path = None
+
 
 def label_token_strings(num_labels: int = 64) -> list[str]:
     """The strings that must be single tokens: each action label as it follows ``# Action:`` (`` A``)."""

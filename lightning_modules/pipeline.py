@@ -1,8 +1,10 @@
-"""The one-command pipeline: reflection SFT, policy SFT, RLFT, then both policies on the same held-out test set.
+"""The one-command pipeline: reflection SFT, policy SFT, RLFT, then the policies on the same held-out test set.
 
 ``reflect-rl pipeline --env dangerous_taxi`` runs the tiny CPU profile of ``configs/<env>/``, passes each stage's
 export to the next, and prints a table: the SFT policy against the Reflect-RL policy, both played greedy and sampled
-with the same frozen reflection model on the same held-out test episodes. Everything goes under ``--output-dir``.
+with the same frozen reflection model on the same held-out test episodes. ``--baseline`` adds "RL without
+reflection": a policy of the same size trained by SFT on the same teacher episodes without the analysis section,
+then RL-fine-tuned with the same RL budget, both tested too. Everything goes under ``--output-dir``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,22 @@ import shlex
 import time
 from pathlib import Path
 
+import yaml
+
 from lightning_modules.lightning_cli import run_lightning_cli
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 STAGES = ("reflection_sft", "policy_sft", "reflect_rl")
+BASELINE_STAGES = ("policy_sft_no_reflection", "rl_no_reflection")
+#: Config file of each stage (the baseline's stages reuse the policy stages' configs).
+CONFIG_OF = {**{s: s for s in STAGES}, "policy_sft_no_reflection": "policy_sft", "rl_no_reflection": "reflect_rl"}
+#: Row names of the results table, and the stage whose export each row tests.
+POLICIES = {
+    "SFT policy": "policy_sft",
+    "Reflect-RL": "reflect_rl",
+    "SFT, no reflection": "policy_sft_no_reflection",
+    "RL, no reflection": "rl_no_reflection",
+}
 
 
 def _common(output: Path, stage: str) -> list[str]:
@@ -27,28 +41,36 @@ def _common(output: Path, stage: str) -> list[str]:
     ]
 
 
+def _stage1_backbone(configs: Path) -> str:
+    """Stage 1's backbone spec as a JSON override: the no-reflection policy starts from a model of the same kind."""
+    config = yaml.safe_load((configs / "reflection_sft.yaml").read_text())
+    return json.dumps({"name_or_path": None, **(config["model"]["init_args"].get("backbone") or {})})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``reflect-rl pipeline``."""
     parser = argparse.ArgumentParser(prog="reflect-rl pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dangerous_taxi", help="a folder of configs/ (default: dangerous_taxi)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/pipeline/<env>")
     parser.add_argument("--test-episodes", type=int, default=100, help="held-out test episodes per policy")
+    parser.add_argument("--baseline", action="store_true", help="also train and test RL without reflection")
     parser.add_argument("--skip-existing", action="store_true", help="reuse a stage whose export already exists")
-    parser.add_argument("--rl-steps", type=int, default=None, help="override the RLFT config's max_steps")
+    parser.add_argument("--rl-steps", type=int, default=None, help="override the RLFT configs' max_steps")
     parser.add_argument(
         "--stage-args",
         action="append",
         default=[],
         metavar="STAGE=ARGS",
-        help="extra CLI arguments for one stage (reflection_sft, policy_sft, reflect_rl or test), e.g. "
+        help="extra CLI arguments for one stage (" + ", ".join((*STAGES, *BASELINE_STAGES, "test")) + "), e.g. "
         "--stage-args 'reflection_sft=--trainer.max_steps=500'; repeatable",
     )
     args = parser.parse_args(argv)
+    known_stages = (*STAGES, *BASELINE_STAGES, "test")
     stage_args: dict[str, list[str]] = {}
     for item in args.stage_args:
         stage, _, rest = item.partition("=")
-        if stage not in (*STAGES, "test"):
-            parser.error(f"--stage-args: unknown stage {stage!r}; choose from {', '.join((*STAGES, 'test'))}.")
+        if stage not in known_stages:
+            parser.error(f"--stage-args: unknown stage {stage!r}; choose from {', '.join(known_stages)}.")
         stage_args.setdefault(stage, []).extend(shlex.split(rest))
 
     configs = CONFIG_ROOT / args.env
@@ -57,56 +79,108 @@ def main(argv: list[str] | None = None) -> int:
         known = sorted(p.name for p in CONFIG_ROOT.iterdir() if p.is_dir())
         parser.error(f"configs/{args.env} lacks {', '.join(m + '.yaml' for m in missing)}; environments: {known}")
     output = args.output_dir or Path("runs") / "pipeline" / args.env
-    exports = {stage: output / stage / "export" for stage in STAGES}
+    exports = {stage: output / stage / "export" for stage in (*STAGES, *BASELINE_STAGES)}
     timings: dict[str, float] = {}
 
     def fit(stage: str, *extra: str) -> None:
         if args.skip_existing and (exports[stage] / "config.json").is_file():
             print(f"[pipeline] {stage}: reusing {exports[stage]}")
             return
-        print(f"[pipeline] {stage}: fitting configs/{args.env}/{stage}.yaml")
+        print(f"[pipeline] {stage}: fitting configs/{args.env}/{CONFIG_OF[stage]}.yaml")
         start = time.perf_counter()
         run_lightning_cli(
-            ["fit", "--config", str(configs / f"{stage}.yaml"), *_common(output, stage),
+            ["fit", "--config", str(configs / f"{CONFIG_OF[stage]}.yaml"), *_common(output, stage),
              f"--model.init_args.export_dir={exports[stage]}", *extra, *stage_args.get(stage, [])]
         )  # fmt: skip
         timings[stage] = time.perf_counter() - start
 
     reflection = str(exports["reflection_sft"])
-    fit("reflection_sft")
-    fit(
-        "policy_sft",
-        f"--model.init_args.backbone.name_or_path={reflection}",
-        f"--model.init_args.reflection={reflection}",
-    )
     rl_extra = [f"--trainer.max_steps={args.rl_steps}"] if args.rl_steps else []
+    fit("reflection_sft")
+    fit("policy_sft", f"--model.init_args.backbone.name_or_path={reflection}",
+        f"--model.init_args.reflection={reflection}")  # fmt: skip
     fit("reflect_rl", f"--model.init_args.backbone.name_or_path={exports['policy_sft']}",
         f"--model.init_args.reflection={reflection}", *rl_extra)  # fmt: skip
+    if args.baseline:
+        fit("policy_sft_no_reflection", f"--model.init_args.backbone={_stage1_backbone(configs)}",
+            "--model.init_args.reflection=null")  # fmt: skip
+        fit("rl_no_reflection", f"--model.init_args.backbone.name_or_path={exports['policy_sft_no_reflection']}",
+            "--model.init_args.reflection=null", *rl_extra)  # fmt: skip
 
     results = {}
-    for name, policy in (("SFT policy", exports["policy_sft"]), ("Reflect-RL", exports["reflect_rl"])):
+    for name, stage in POLICIES.items():
+        if stage in BASELINE_STAGES and not args.baseline:
+            continue
+        reads = "null" if stage in BASELINE_STAGES else reflection
         print(f"[pipeline] testing {name} on {args.test_episodes} held-out episodes")
         cli = run_lightning_cli(
-            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, f"test_{name.split()[0].lower()}"),
-             f"--model.init_args.backbone.name_or_path={policy}", f"--model.init_args.reflection={reflection}",
+            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, f"test_{stage}"),
+             f"--model.init_args.backbone.name_or_path={exports[stage]}", f"--model.init_args.reflection={reads}",
              f"--model.init_args.val_rollouts={args.test_episodes}", "--trainer.enable_progress_bar=false",
              *stage_args.get("test", [])]
         )  # fmt: skip
         results[name] = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("test/")}
 
+    table = results_table(results, args.test_episodes, args.env, timings)
+    print("\n" + table)
+    (output / "results.json").write_text(json.dumps({"results": results, "seconds": timings}, indent=2))
+    (output / "results.txt").write_text(table + "\n")
+    plot_rl_curves(output, [s for s in ("reflect_rl", "rl_no_reflection") if (output / s / "version_0").is_dir()])
+    return 0
+
+
+def results_table(results: dict[str, dict[str, float]], episodes: int, env: str, timings: dict[str, float]) -> str:
+    """The table the pipeline prints: greedy success with its 95% interval, sampled success, return, length."""
     lines = [
-        f"Held-out test ({args.test_episodes} episodes, {args.env}, stage as configured in eval_stage):",
-        f"{'policy':12} {'greedy success (95% CI)':>28} {'sampled success':>16} {'return':>8} {'length':>7}",
+        f"Held-out test ({episodes} episodes, {env}, stage as configured in eval_stage):",
+        f"{'policy':20} {'greedy success (95% CI)':>24} {'sampled success':>16} {'return':>8} {'length':>7}",
     ]
     for name, m in results.items():
         ci = f"{m['test/success_rate']:.0%} ({m['test/success_rate_ci_low']:.0%}-{m['test/success_rate_ci_high']:.0%})"
         lines.append(
-            f"{name:12} {ci:>28} {m['test/success_rate_sampled']:>16.0%} {m['test/return']:>8.2f}"
+            f"{name:20} {ci:>24} {m['test/success_rate_sampled']:>16.0%} {m['test/return']:>8.2f}"
             f" {m['test/episode_length']:>7.1f}"
         )
     lines.append("time per stage: " + ", ".join(f"{s} {t / 60:.1f} min" for s, t in timings.items()))
-    table = "\n".join(lines)
-    print("\n" + table)
-    (output / "results.json").write_text(json.dumps({"results": results, "seconds": timings}, indent=2))
-    (output / "results.txt").write_text(table + "\n")
-    return 0
+    return "\n".join(lines)
+
+
+def plot_rl_curves(output: Path, stages: list[str]) -> Path | None:
+    """Plot the RL stages' rollout and held-out success against environment steps into ``<output>/rl_curves.png``."""
+    if not stages:
+        return None
+    import matplotlib
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from callbacks.curves import running_mean
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for stage in stages:
+        events = EventAccumulator(str(output / stage / "version_0"), size_guidance={"scalars": 0})
+        events.Reload()
+        tags = events.Tags()["scalars"]
+        if "rollout/env_steps" not in tags:
+            continue
+        env_steps = {e.step: e.value for e in events.Scalars("rollout/env_steps")}
+        rollouts = [(env_steps[e.step], e.value) for e in events.Scalars("rollout/success_rate") if e.step in env_steps]
+        window = 10
+        smooth = running_mean([y for _, y in rollouts], window)
+        (line,) = ax.plot([x for x, _ in rollouts], smooth, label=f"{stage}: rollouts (mean of {window} steps)")
+        if "val/success_rate" in tags:
+            val = [(env_steps[min(env_steps, key=lambda s: abs(s - e.step))], e.value)
+                   for e in events.Scalars("val/success_rate")]  # fmt: skip
+            ax.plot([x for x, _ in val], [y for _, y in val], marker="o", linestyle="--", color=line.get_color(),
+                    label=f"{stage}: held-out validation (greedy)")  # fmt: skip
+    ax.set_xlabel("environment steps of RL")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = output / "rl_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -123,6 +123,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         self.agent: Agent | None = None
         self.replay = ReplayBuffer(replay_capacity)
         self.replay_generator = torch.Generator().manual_seed(0)
+        self.env_steps = 0  # environment steps played by training rollouts, all ranks together
         self.rollout_success = MeanMetric(dist_sync_on_step=True)
         self.rollout_return = MeanMetric(dist_sync_on_step=True)
         self.rollout_length = MeanMetric(dist_sync_on_step=True)
@@ -160,12 +161,14 @@ class ReflectRLModule(ReflectingPolicyModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["replay_buffer"] = self.replay.state_dict()
         checkpoint["replay_generator"] = self.replay_generator.get_state()
+        checkpoint["env_steps"] = self.env_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         if "replay_buffer" in checkpoint:
             self.replay.load_state_dict(checkpoint["replay_buffer"])
             self.replay_generator.set_state(checkpoint["replay_generator"])
+        self.env_steps = checkpoint.get("env_steps", 0)
         if self.hparams.baseline == "value" and self.value_head is None and self.model is not None:
             self.value_head = torch.nn.Linear(self.model.config.hidden_size, 1, dtype=torch.float32)
 
@@ -254,6 +257,9 @@ class ReflectRLModule(ReflectingPolicyModule):
         self.log("rollout/success_rate", self.rollout_success, prog_bar=True, batch_size=size)
         self.log("rollout/return", self.rollout_return, batch_size=size)
         self.log("rollout/episode_length", self.rollout_length, batch_size=size)
+        steps = torch.tensor(float(sum(len(e.steps) for e in episodes)), device=self.device)
+        self.env_steps += int(self.trainer.strategy.reduce(steps, reduce_op="sum"))
+        self.log("rollout/env_steps", float(self.env_steps), batch_size=size)
         if self.reflection is not None:  # every rank updates (a synced metric is a collective), even with no words
             texts = [t["reflection"] for e in episodes for t in e.transcript if t["reflection"] is not None]
             words = [len(text.split()) for text in texts]

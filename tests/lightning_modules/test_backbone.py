@@ -82,3 +82,9 @@ def test_a_tokenizer_without_single_token_labels_is_a_clear_error():
     ActionHead(tokenizer, max_actions=3)
     with pytest.raises(ValueError, match=r"' D' is 2 tokens .* supports 3 actions"):
         ActionHead(tokenizer, max_actions=6)
+
+
+def test_a_null_name_or_path_from_the_command_line_means_the_embedded_model():
+    assert BackboneSpec(name_or_path="None").name_or_path is None
+    assert BackboneSpec(name_or_path="null").name_or_path is None
+    assert BackboneSpec(name_or_path="gpt2").name_or_path == "gpt2"
