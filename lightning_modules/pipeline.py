@@ -3,8 +3,9 @@
 ``reflect-rl pipeline --env dangerous_taxi`` runs the tiny CPU profile of ``configs/<env>/``, passes each stage's
 export to the next, and prints a table: the SFT policy against the Reflect-RL policy, both played greedy and sampled
 with the same frozen reflection model on the same held-out test episodes. ``--baseline`` adds "RL without
-reflection": a policy of the same size trained by SFT on the same teacher episodes without the analysis section,
-then RL-fine-tuned with the same RL budget, both tested too. Everything goes under ``--output-dir``.
+reflection": a fresh policy of stage 1's size trained by SFT on the same teacher episodes without the analysis section
+(with as many updates as stages 1 and 2 together), then RL-fine-tuned with the same RL budget; both are tested too.
+Everything goes under ``--output-dir``.
 """
 
 from __future__ import annotations
@@ -41,10 +42,19 @@ def _common(output: Path, stage: str) -> list[str]:
     ]
 
 
-def _stage1_backbone(configs: Path) -> str:
-    """Stage 1's backbone spec as a JSON override: the no-reflection policy starts from a model of the same kind."""
-    config = yaml.safe_load((configs / "reflection_sft.yaml").read_text())
-    return json.dumps({"name_or_path": None, **(config["model"]["init_args"].get("backbone") or {})})
+def _config(configs: Path, stage: str) -> dict:
+    return yaml.safe_load((configs / f"{stage}.yaml").read_text())
+
+
+def _baseline_sft_args(configs: Path) -> list[str]:
+    """The no-reflection policy's SFT: a fresh model of stage 1's kind, as many updates as stages 1 and 2 together."""
+    backbone = {
+        "name_or_path": None,
+        **(_config(configs, "reflection_sft")["model"]["init_args"].get("backbone") or {}),
+    }
+    steps = sum(int(_config(configs, s)["trainer"]["max_steps"]) for s in ("reflection_sft", "policy_sft"))
+    return [f"--model.init_args.backbone={json.dumps(backbone)}", "--model.init_args.reflection=null",
+            f"--trainer.max_steps={steps}"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     fit("reflect_rl", f"--model.init_args.backbone.name_or_path={exports['policy_sft']}",
         f"--model.init_args.reflection={reflection}", *rl_extra)  # fmt: skip
     if args.baseline:
-        fit("policy_sft_no_reflection", f"--model.init_args.backbone={_stage1_backbone(configs)}",
-            "--model.init_args.reflection=null")  # fmt: skip
+        fit("policy_sft_no_reflection", *_baseline_sft_args(configs))
         fit("rl_no_reflection", f"--model.init_args.backbone.name_or_path={exports['policy_sft_no_reflection']}",
             "--model.init_args.reflection=null", *rl_extra)  # fmt: skip
 
