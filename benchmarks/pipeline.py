@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,24 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def grouped_table(results: dict[str, dict[str, float]]) -> str:
+    """Greedy held-out success by group (``eval_group_by``, e.g. AutoExplore's depth), if the test logged groups."""
+    pattern = re.compile(r"^test/episodes_(?P<group>[a-z_]+?)_(?P<value>[^_]+)$")  # greedy groups have counts
+    groups = sorted({m.group("group", "value") for r in results.values() for k in r if (m := pattern.match(k))})
+    if not groups:
+        return ""
+    header = "| policy | " + " | ".join(f"{g} {v}" for g, v in groups) + " |"
+    lines = [header, "|---|" + "---:|" * len(groups)]
+    for name, metrics in results.items():
+        cells = []
+        for group, value in groups:
+            rate = metrics.get(f"test/success_rate_{group}_{value}")
+            count = metrics.get(f"test/episodes_{group}_{value}")
+            cells.append("-" if rate is None else f"{rate:.0%} (n={int(count or 0)})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "Greedy held-out success by group:\n\n" + "\n".join(lines) + "\n\n"
 
 
 def main() -> None:
@@ -42,7 +61,8 @@ def main() -> None:
     total = time.perf_counter() - start
 
     table = (run_dir / "results.txt").read_text().strip()
-    seconds = json.loads((run_dir / "results.json").read_text())["seconds"]
+    saved = json.loads((run_dir / "results.json").read_text())
+    seconds = saved["seconds"]
     main_job = sum(v for k, v in seconds.items() if k in ("reflection_sft", "policy_sft", "reflect_rl"))
     curves = output.with_name(output.stem + "_rl_curves.png")
     if (run_dir / "rl_curves.png").is_file():
@@ -55,6 +75,7 @@ def main() -> None:
         f"{total / 60:.1f} min in all, of which the three Reflect-RL stages took {main_job / 60:.1f} min "
         "(the rest is the baseline and the held-out tests).\n\n"
         f"```\n{table}\n```\n\n"
+        f"{grouped_table(saved['results'])}"
         f"![RL curves]({curves.name})\n"
     )
     print(output.read_text())

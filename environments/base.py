@@ -63,6 +63,8 @@ class TextEnv(gym.Env[str, np.int64]):
         * ``reset(seed=..., options={"stage": ...})`` picks the curriculum stage; same seed, same episode.
         * ``info["actions"]``: admissible action texts, in the order shown; the action is an index into it.
         * ``info["oracle_action"]``: an optimal index where the environment knows one.
+        * ``info["mistake_actions"]`` (optional): the wrong indices the teacher may take on purpose (negative
+          examples); an environment leaves out those that would end the episode before a corrective reflection.
         * ``info["success"]``: whether the task was solved (``True`` only at the end of a solved episode).
         * ``info["invalid_action"]``: ``True`` when the index was outside ``info["actions"]``.
         * A value that is not an integer in the action space raises ``ValueError``.

@@ -167,12 +167,14 @@ def plot_rl_curves(output: Path, stages: list[str]) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    plotted = 0
     for stage in stages:
         events = EventAccumulator(str(output / stage / "version_0"), size_guidance={"scalars": 0})
         events.Reload()
         tags = events.Tags()["scalars"]
         if "rollout/env_steps" not in tags:
             continue
+        plotted += 1
         env_steps = {e.step: e.value for e in events.Scalars("rollout/env_steps")}
         rollouts = [(env_steps[e.step], e.value) for e in events.Scalars("rollout/success_rate") if e.step in env_steps]
         window = 10
@@ -183,6 +185,9 @@ def plot_rl_curves(output: Path, stages: list[str]) -> Path | None:
                    for e in events.Scalars("val/success_rate")]  # fmt: skip
             ax.plot([x for x, _ in val], [y for _, y in val], marker="o", linestyle="--", color=line.get_color(),
                     label=f"{stage}: held-out validation (greedy)")  # fmt: skip
+    if not plotted:  # too short a run to have logged a step
+        plt.close(fig)
+        return None
     ax.set_xlabel("environment steps of RL")
     ax.set_ylabel("success rate")
     ax.set_ylim(-0.02, 1.02)

@@ -138,10 +138,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         self.build_backbone()
         self.datamodule().bind(self.tokenizer, examples="rollout", actor=self)
         self.build_agent(self.hparams.reflect_prob, self.hparams.reflection_cache)
-        if self.hparams.baseline == "value" and self.value_head is None:
-            self.value_head = torch.nn.Linear(self.model.config.hidden_size, 1, dtype=torch.float32)
-            torch.nn.init.zeros_(self.value_head.weight)
-            torch.nn.init.zeros_(self.value_head.bias)
+        self._make_value_head()
         if self.hparams.kl_coef > 0 and self.reference_model is None:
             self.reference_model = copy.deepcopy(self.model).requires_grad_(False).eval()
 
@@ -169,8 +166,14 @@ class ReflectRLModule(ReflectingPolicyModule):
             self.replay.load_state_dict(checkpoint["replay_buffer"])
             self.replay_generator.set_state(checkpoint["replay_generator"])
         self.env_steps = checkpoint.get("env_steps", 0)
+        self._make_value_head()  # before the weights are loaded into it
+
+    def _make_value_head(self) -> None:
+        """A linear value head on the policy's last hidden state, starting at zero (``baseline="value"`` only)."""
         if self.hparams.baseline == "value" and self.value_head is None and self.model is not None:
             self.value_head = torch.nn.Linear(self.model.config.hidden_size, 1, dtype=torch.float32)
+            torch.nn.init.zeros_(self.value_head.weight)
+            torch.nn.init.zeros_(self.value_head.bias)
 
     def clear_replay(self) -> None:
         """Forget the replayed successes (a curriculum switch calls this)."""
