@@ -39,3 +39,22 @@ def test_cache_evicts_the_least_recently_used_and_sampling_is_never_cached():
     sampler = Reflector(model, encoder, cache_size=10, do_sample=True)
     sampler(["a.", "a."])
     assert sampler.generated == 2 and not sampler._cache
+
+
+def test_agent_shows_the_reflection_on_the_share_of_turns_reflect_prob_asks_for():
+    from datamodules.rollout import Turn
+    from lightning_modules import ActionHead
+    from lightning_modules.agent import TEACHER, Agent
+
+    model, encoder = players()
+    turns = [Turn(f"Taxi at row {i % 5}, column 1.", ["go north", "go south"], "go north", 0) for i in range(400)]
+    head = ActionHead(encoder.tokenizer, 2)
+    torch.manual_seed(0)
+    shown = Agent(model, head, encoder, TEACHER, reflect_prob=0.25).reflections(turns)
+    assert 0.18 < sum(r is not None for r in shown) / len(turns) < 0.32
+    assert all(r in (None, "go north") for r in shown)
+    assert Agent(model, head, encoder, None).reflections(turns) == [None] * len(turns)
+    choices, extras = Agent(model, head, encoder, Reflector(model, encoder)).act(turns[:3], greedy=True)
+    assert len(choices) == 3 and all(0 <= c < 2 for c in choices)
+    assert encoder.tokenizer.decode(extras[0]["prompt_ids"]).endswith("# Action:")
+    assert "# Analyze:" in encoder.tokenizer.decode(extras[0]["prompt_ids"])
