@@ -31,6 +31,7 @@ from lightning_modules.agent import Agent  # noqa: E402
 from lightning_modules.reflection import Reflector  # noqa: E402
 
 ENV_ID = "ReflectRL/DangerousTaxi-v0"
+HOW = __doc__.split("\n\n")[2].strip()  # the paragraph that says what is compared
 ENV_KWARGS = {"observation_format": "compact"}
 
 
@@ -92,7 +93,7 @@ def main() -> None:
         command = "python benchmarks/rollout_throughput.py " + " ".join(sys.argv[1:])
         args.output.write_text(
             "# Rollout throughput with reflections on\n\n"
-            f"{__doc__.split(chr(10) + chr(10))[1].replace(chr(10), ' ')}\n\n"
+            f"{HOW.replace(chr(10), ' ')}\n\n"
             f"Command: `{command}`\n\n"
             f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}. "
             f"Models: {what}. {args.episodes} episodes of stage `{args.stage}` per row (sampled actions; "

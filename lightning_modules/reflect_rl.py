@@ -27,7 +27,7 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     p = successes / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, round(centre - half, 12)), min(1.0, round(centre + half, 12))  # no 1e-17 for an exact 0
 
 
 def _categorical_kl(logits: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
