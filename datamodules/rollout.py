@@ -63,6 +63,40 @@ def make_envs(env_id: str, env_kwargs: dict[str, Any] | None, count: int) -> lis
     return [gym.make(env_id, **(env_kwargs or {})) for _ in range(count)]
 
 
+def _overlaps(env: gym.Env) -> bool:
+    base = env.unwrapped
+    return callable(getattr(base, "step_async", None)) and callable(getattr(base, "reset_async", None))
+
+
+def reset_all(
+    envs: Sequence[gym.Env], seeds: Sequence[int], options: dict[str, Any] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Reset each environment with its seed; those that run in a worker process reset concurrently.
+
+    An environment overlaps when its unwrapped env has ``reset_async(seed=, options=)`` / ``reset_wait()`` and
+    ``step_async(action)`` / ``step_wait()`` (ALFWorld's engine runs in one process per environment); the others
+    are reset one after the other.
+    """
+    for env, seed in zip(envs, seeds, strict=True):
+        if _overlaps(env):
+            env.unwrapped.reset_async(seed=seed, options=options)
+    return [
+        env.unwrapped.reset_wait() if _overlaps(env) else env.reset(seed=seed, options=options)
+        for env, seed in zip(envs, seeds, strict=True)
+    ]
+
+
+def step_all(envs: Sequence[gym.Env], actions: Sequence[int]) -> list[tuple[str, float, bool, bool, dict[str, Any]]]:
+    """Step each environment with its action; those that run in a worker process step concurrently (see reset_all)."""
+    for env, action in zip(envs, actions, strict=True):
+        if _overlaps(env):
+            env.unwrapped.step_async(action)
+    return [
+        env.unwrapped.step_wait() if _overlaps(env) else env.step(action)
+        for env, action in zip(envs, actions, strict=True)
+    ]
+
+
 def _shown(info: dict[str, Any], rng: np.random.Generator | None) -> tuple[list[str], list[int], int | None]:
     actions = list(info["actions"])
     order = list(rng.permutation(len(actions))) if rng is not None else list(range(len(actions)))
@@ -106,29 +140,28 @@ class TeacherStream:
         self._next_seed = seed
         self._lanes: list[tuple[str, dict[str, Any], int, int] | None] = [None] * len(self.envs)
 
-    def _reset(self, lane: int) -> None:
-        episode_seed = self._next_seed
-        self._next_seed += 1
+    def _reset_finished(self) -> None:
+        lanes = [lane for lane, state in enumerate(self._lanes) if state is None]
+        seeds = list(range(self._next_seed, self._next_seed + len(lanes)))
+        self._next_seed += len(lanes)
         options = {"stage": self.stage} if self.stage is not None else None
-        observation, info = self.envs[lane].reset(seed=episode_seed, options=options)
-        self._lanes[lane] = (observation, info, episode_seed, 0)
+        started = reset_all([self.envs[lane] for lane in lanes], seeds, options)
+        for lane, seed, (observation, info) in zip(lanes, seeds, started, strict=True):
+            self._lanes[lane] = (observation, info, seed, 0)
 
     def step(self) -> list[Turn]:
         """Advance every lane by one turn; return the turns taken (one per lane)."""
-        turns = []
-        for lane, env in enumerate(self.envs):
-            if self._lanes[lane] is None:
-                self._reset(lane)
-            observation, info, episode_seed, step = self._lanes[lane]
+        self._reset_finished()
+        turns, actions = [], []
+        for env, (observation, info, episode_seed, step) in zip(self.envs, self._lanes, strict=True):
             reflection = env.unwrapped.teacher_reflection() if self.with_reflection else None
             action, negative = teacher_action(info, self.rng, self.mistake_prob)
             shown, order, oracle = _shown(info, self.rng if self.shuffle_actions else None)
             turns.append(Turn(observation, shown, reflection, oracle, negative, order, episode_seed, step))
-            observation, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                self._lanes[lane] = None
-            else:
-                self._lanes[lane] = (observation, info, episode_seed, step + 1)
+            actions.append(action)
+        for lane, (observation, _, terminated, truncated, info) in enumerate(step_all(self.envs, actions)):
+            episode_seed, step = self._lanes[lane][2:]
+            self._lanes[lane] = None if terminated or truncated else (observation, info, episode_seed, step + 1)
         return turns
 
     def __iter__(self) -> Iterator[Turn]:
@@ -171,16 +204,15 @@ def play_episodes(
     lanes: list[dict[str, Any] | None] = [None] * len(envs)
     options = {"stage": stage} if stage is not None else None
 
-    def start(lane: int) -> None:
-        if not pending:
+    def start(free: list[int]) -> None:
+        dealt = [pending.pop() for _ in free[: len(pending)]]
+        for lane in free[len(dealt) :]:
             lanes[lane] = None
-            return
-        seed = pending.pop()
-        observation, info = envs[lane].reset(seed=seed, options=options)
-        lanes[lane] = {"seed": seed, "observation": observation, "info": info, "return": 0.0, "step": 0, "log": []}
+        started = reset_all([envs[lane] for lane in free[: len(dealt)]], dealt, options)
+        for lane, seed, (observation, info) in zip(free, dealt, started, strict=False):
+            lanes[lane] = {"seed": seed, "observation": observation, "info": info, "return": 0.0, "step": 0, "log": []}
 
-    for lane in range(len(envs)):
-        start(lane)
+    start(list(range(len(envs))))
     while any(lane is not None for lane in lanes):
         active = [i for i, lane in enumerate(lanes) if lane is not None]
         turns = []
@@ -191,9 +223,11 @@ def play_episodes(
             turns.append(Turn(lane["observation"], shown, reflection, oracle, False, order, lane["seed"], lane["step"]))
         decided = act(turns)
         choices, extras = decided if isinstance(decided, tuple) else (decided, [{} for _ in turns])
-        for i, turn, choice, extra in zip(active, turns, choices, extras, strict=True):
+        stepped = step_all([envs[i] for i in active], [t.order[c] for t, c in zip(turns, choices, strict=True)])
+        finished = []
+        for i, turn, choice, extra, outcome in zip(active, turns, choices, extras, stepped, strict=True):
             lane = lanes[i]
-            observation, reward, terminated, truncated, info = envs[i].step(turn.order[choice])
+            observation, reward, terminated, truncated, info = outcome
             lane["return"] += float(reward)
             lane["step"] += 1
             entry = {
@@ -213,5 +247,6 @@ def play_episodes(
                 results[seed] = EpisodeResult(
                     seed, bool(info.get("success")), lane["return"], lane["step"], lane["log"], final
                 )
-                start(i)
+                finished.append(i)
+        start(finished)
     return [results[seed] for seed in seeds]

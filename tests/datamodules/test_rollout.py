@@ -140,3 +140,54 @@ def test_negative_example_callback_schedule():
     assert callback.probability_at(500) == 0.0
     with pytest.raises(ValueError, match="not in"):
         NegativeExampleCallback(probability=1.5)
+
+
+class OverlappingTaxi(gym.Wrapper):
+    """DangerousTaxi behind the worker-process protocol: requests are queued, answered on *_wait (like ALFWorld)."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__(gym.make("ReflectRL/DangerousTaxi-v0"))
+        self.calls, self._request = calls, None
+
+    @property
+    def unwrapped(self):  # the protocol lives on the unwrapped env
+        return self
+
+    def teacher_reflection(self) -> str:
+        return self.env.unwrapped.teacher_reflection()
+
+    def reset_async(self, seed=None, options=None) -> None:
+        self.calls.append("reset_async")
+        self._request = ("reset", seed, options)
+
+    def reset_wait(self):
+        self.calls.append("reset_wait")
+        _, seed, options = self._request
+        return self.env.reset(seed=seed, options=options)
+
+    def step_async(self, action) -> None:
+        self.calls.append("step_async")
+        self._request = ("step", action)
+
+    def step_wait(self):
+        self.calls.append("step_wait")
+        return self.env.step(self._request[1])
+
+
+def test_worker_process_environments_are_stepped_and_reset_together_with_the_same_results():
+    oracle = lambda turns: [t.oracle for t in turns]  # noqa: E731
+    plain = play_episodes(make_envs("ReflectRL/DangerousTaxi-v0", {}, 3), range(7), oracle, stage="pickup")
+    calls: list[str] = []
+    overlapped = play_episodes([OverlappingTaxi(calls) for _ in range(3)], range(7), oracle, stage="pickup")
+    assert [(r.seed, r.length, r.success) for r in overlapped] == [(r.seed, r.length, r.success) for r in plain]
+    # every request of a turn goes out before the first answer is awaited
+    assert calls[:6] == ["reset_async"] * 3 + ["reset_wait"] * 3
+    assert calls[6:12] == ["step_async"] * 3 + ["step_wait"] * 3
+    stream_calls: list[str] = []
+    stream = TeacherStream([OverlappingTaxi(stream_calls) for _ in range(2)], seed=5, mistake_prob=0.3)
+    reference = TeacherStream(make_envs("ReflectRL/DangerousTaxi-v0", {}, 2), seed=5, mistake_prob=0.3)
+    for _ in range(30):
+        assert [(t.observation, t.reflection) for t in stream.step()] == [
+            (t.observation, t.reflection) for t in reference.step()
+        ]
+    assert stream_calls[2:4] == ["reset_wait"] * 2 and stream_calls[4:6] == ["step_async"] * 2
