@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``reflect-rl pipeline``."""
     parser = argparse.ArgumentParser(prog="reflect-rl pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dangerous_taxi", help="a folder of configs/ (default: dangerous_taxi)")
+    parser.add_argument("--configs", type=Path, default=None, help="a folder of stage configs (default: configs/<env>)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/pipeline/<env>")
     parser.add_argument("--test-episodes", type=int, default=100, help="held-out test episodes per policy")
     parser.add_argument("--baseline", action="store_true", help="also train and test RL without reflection")
@@ -83,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--stage-args: unknown stage {stage!r}; choose from {', '.join(known_stages)}.")
         stage_args.setdefault(stage, []).extend(shlex.split(rest))
 
-    configs = CONFIG_ROOT / args.env
+    configs = args.configs or CONFIG_ROOT / args.env
     missing = [s for s in STAGES if not (configs / f"{s}.yaml").is_file()]
     if missing:
         known = sorted(p.name for p in CONFIG_ROOT.iterdir() if p.is_dir())
-        parser.error(f"configs/{args.env} lacks {', '.join(m + '.yaml' for m in missing)}; environments: {known}")
+        parser.error(f"{configs} lacks {', '.join(m + '.yaml' for m in missing)}; environments in configs/: {known}")
     output = args.output_dir or Path("runs") / "pipeline" / args.env
     exports = {stage: output / stage / "export" for stage in (*STAGES, *BASELINE_STAGES)}
     timings: dict[str, float] = {}
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip_existing and (exports[stage] / "config.json").is_file():
             print(f"[pipeline] {stage}: reusing {exports[stage]}")
             return
-        print(f"[pipeline] {stage}: fitting configs/{args.env}/{CONFIG_OF[stage]}.yaml")
+        print(f"[pipeline] {stage}: fitting {configs / CONFIG_OF[stage]}.yaml")
         start = time.perf_counter()
         run_lightning_cli(
             ["fit", "--config", str(configs / f"{CONFIG_OF[stage]}.yaml"), *_common(output, stage),

@@ -1,0 +1,312 @@
+"""The paper's comparisons on the tiny CPU profiles: methods x seeds x environments, written to docs/results.md.
+
+Usage:
+    python benchmarks/compare.py [--envs dangerous_taxi] [--seeds 0 1 2] [--methods sft reflect_rl ...] [pipeline args]
+
+Every method of an environment sees the same teacher episodes (the SFT budget of its configs), the same RL budget
+and the same held-out test set; a seed changes the training episodes and the initialisation, never the test set.
+Each (environment, seed, variant) is one ``reflect-rl pipeline`` run under ``--run-dir``; methods that share a stage
+share its export (``no_curriculum`` reuses the stage-1 and stage-2 exports of ``reflect_rl``), and a run whose export
+exists is reused, so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from callbacks.curves import running_mean  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the comparison: which pipeline variant trains it, and which policy of that run it is."""
+
+    title: str
+    variant: str  # "base", "no_negatives" or "no_curriculum": which configs the pipeline runs
+    policy: str  # a row of the pipeline's results.json
+    rl_stage: str | None  # the pipeline stage whose training curve this method has
+
+
+METHODS = {
+    "sft": Method("SFT only", "base", "SFT policy", None),
+    "rl_no_reflection": Method("SFT + RL without reflection", "base", "RL, no reflection", "rl_no_reflection"),
+    "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl"),
+    "no_negatives": Method("Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl"),
+    "no_curriculum": Method("Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl"),
+}
+DEFAULT_METHODS = ("sft", "rl_no_reflection", "reflect_rl", "no_curriculum")
+
+#: The paper's GPT-2 XL numbers (Zhou, Du, Li 2024), per environment and method, as the paper reports them.
+PAPER = {
+    "dangerous_taxi": {"reflect_rl": "58% (drop-off)", "rl_no_reflection": "0% (drop-off)"},
+    "auto_explore": {"reflect_rl": "36% / 17% (depth 1 / 2)", "rl_no_reflection": "20% / 4% (depth 1 / 2)"},
+    "alfworld": {"reflect_rl": "74% (tomato task)", "rl_no_reflection": "66% (tomato task)"},
+}
+ANALYSIS_MARKER = "<!-- Written by hand below this line; compare.py keeps it when it rewrites the page. -->"
+
+
+def variant_configs(env: str, variant: str, seed: int, directory: Path) -> Path:
+    """Write the stage configs of one variant and seed into ``directory`` and return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stage in ("reflection_sft", "policy_sft", "reflect_rl"):
+        config = yaml.safe_load((ROOT / "configs" / env / f"{stage}.yaml").read_text())
+        config["seed_everything"] = seed
+        config["data"]["seed"] = seed * 100_003  # training episodes only: validation and test seeds stay fixed
+        callbacks = config["trainer"].setdefault("callbacks", [])
+        callbacks.insert(0, {"class_path": "callbacks.PeakMemoryCallback"})
+        if variant == "no_negatives" and stage != "reflect_rl":
+            config["data"]["mistake_prob"] = 0.0
+            for callback in callbacks:
+                if callback["class_path"].endswith("NegativeExampleCallback"):
+                    callback["init_args"] = {"probability": 0.0}
+        if variant == "no_curriculum" and stage == "reflect_rl":
+            for callback in callbacks:
+                if callback["class_path"].endswith("CurriculumCallback"):
+                    final = config["data"].get("eval_stage") or callback["init_args"]["stages"][-1]["name"]
+                    callback["init_args"] = {"stages": [{"name": final}]}
+        (directory / f"{stage}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return directory
+
+
+def run_pipeline(env: str, variant: str, seed: int, run_dir: Path, baseline: bool, extra: list[str]) -> Path:
+    """Run (or resume) one pipeline and return its output directory."""
+    output = run_dir / env / f"seed{seed}" / variant
+    configs = variant_configs(env, variant, seed, run_dir / "configs" / env / f"seed{seed}" / variant)
+    if variant == "no_curriculum":  # the SFT stages are Reflect-RL's own: share their exports
+        for stage in ("reflection_sft", "policy_sft"):
+            shared = run_dir / env / f"seed{seed}" / "base" / stage
+            link = output / stage
+            if shared.is_dir() and not link.exists():
+                output.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(shared.resolve(), target_is_directory=True)
+    results = output / "results.json"
+    if results.is_file() and (not baseline or "RL, no reflection" in json.loads(results.read_text())["results"]):
+        print(f"[compare] {env} seed {seed} {variant}: reusing {output}")
+        return output
+    command = [sys.executable, "-m", "lightning_modules.cli", "pipeline", "--env", env, "--configs", str(configs),
+               "--output-dir", str(output), "--skip-existing", *(["--baseline"] if baseline else []),
+               *extra]  # fmt: skip
+    print(f"[compare] {env} seed {seed} {variant}: {' '.join(command[2:])}", flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+    return output
+
+
+def scalars(log_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """Every scalar of a TensorBoard run as ``tag -> [(step, value, wall_time)]``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value, e.wall_time) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def training_curve(log_dir: Path, window: int = 10) -> list[tuple[float, float, float]]:
+    """``(environment steps, running mean of rollout success, seconds since the start)`` per logged RL step."""
+    tags = scalars(log_dir)
+    if "rollout/success_rate" not in tags or "rollout/env_steps" not in tags:
+        return []
+    env_steps = {step: value for step, value, _ in tags["rollout/env_steps"]}
+    points = [(step, value, wall) for step, value, wall in tags["rollout/success_rate"] if step in env_steps]
+    smooth = running_mean([value for _, value, _ in points], window)
+    start = min(wall for _, _, wall in tags["rollout/success_rate"])
+    return [(env_steps[step], rate, wall - start) for (step, _, wall), rate in zip(points, smooth, strict=True)]
+
+
+def first_reach(curve: list[tuple[float, float, float]], threshold: float) -> tuple[float, float] | None:
+    """Environment steps and seconds at which the smoothed training success first reaches ``threshold``."""
+    return next(((steps, seconds) for steps, rate, seconds in curve if rate >= threshold), None)
+
+
+def peak_memory(stage_dir: Path) -> float | None:
+    """The largest ``system/peak_rss_mb`` a stage logged."""
+    if not (stage_dir / "version_0").is_dir():
+        return None
+    values = [value for _, value, _ in scalars(stage_dir / "version_0").get("system/peak_rss_mb", [])]
+    return max(values) if values else None
+
+
+def budget(env: str) -> str:
+    """The budget every method of ``env`` shares, read from its configs."""
+    configs = {s: yaml.safe_load((ROOT / "configs" / env / f"{s}.yaml").read_text()) for s in
+               ("reflection_sft", "policy_sft", "reflect_rl")}  # fmt: skip
+    teacher = configs["reflection_sft"]["data"].get("teacher_episodes") or "unlimited"
+    steps = {s: c["trainer"]["max_steps"] for s, c in configs.items()}
+    rl = configs["reflect_rl"]
+    per_step = rl["data"].get("episodes_per_step", "?")
+    return (
+        f"{teacher} teacher episodes for SFT; {steps['reflection_sft']} reflection-SFT and {steps['policy_sft']} "
+        f"policy-SFT updates (the no-reflection policy: {steps['reflection_sft'] + steps['policy_sft']} SFT updates of "
+        f"a fresh model of the same size); {steps['reflect_rl']} RL steps of {per_step} episodes at lr "
+        f"{rl['model']['init_args'].get('lr')}, KL {rl['model']['init_args'].get('kl_coef', 0)}; the test set: "
+        f"{rl['data'].get('eval_stage') or 'default'} stage, seeds from {rl['data'].get('test_seed', 2_000_000)}"
+    )
+
+
+def gpu_profile_sizes() -> list[tuple[str, int, int]]:
+    """``(profile, parameters, trainable parameters)`` of the GPU profiles' GPT-2 XL with their LoRA adapters."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    rows = []
+    for path in sorted((ROOT / "configs").glob("*/gpu_reflection_sft.yaml")):
+        backbone = yaml.safe_load(path.read_text())["model"]["init_args"]["backbone"]
+        lora = backbone.get("lora") or {}
+        config = GPT2Config(n_layer=48, n_embd=1600, n_head=25)  # gpt2-xl's shape, without its weights
+        with torch.device("meta"):
+            model = GPT2LMHeadModel(config)
+        if lora:
+            model = get_peft_model(model, LoraConfig(
+                r=lora.get("r", 16), lora_alpha=lora.get("alpha", 32), lora_dropout=lora.get("dropout", 0.05),
+                target_modules=lora.get("target_modules") or ["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
+            ))  # fmt: skip
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        rows.append((str(path.relative_to(ROOT)), total, trainable))
+    return rows
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± standard deviation (each value)`` in percent."""
+    if not values:
+        return "-"
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.0%} ± {sd:.0%} ({', '.join(f'{v:.0%}' for v in values)})"
+
+
+def plot_curves(env: str, curves: dict[str, list[list[tuple[float, float, float]]]], path: Path) -> None:
+    """Training success against environment steps, one line per method (mean over seeds, seeds faint)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, runs in curves.items():
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        grid = np.linspace(0, min(r[-1][0] for r in runs), 100)
+        values = [np.interp(grid, [p[0] for p in r], [p[1] for p in r]) for r in runs]
+        (line,) = ax.plot(grid, np.mean(values, axis=0), label=f"{METHODS[name].title} ({len(runs)} seeds)")
+        for run in runs:
+            ax.plot([p[0] for p in run], [p[1] for p in run], color=line.get_color(), alpha=0.2, linewidth=0.8)
+    ax.set_xlabel("environment steps of RL")
+    ax.set_ylabel("training success (running mean of 10 steps)")
+    ax.set_title(f"{env}: RL training success (with a curriculum: of the current stage)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], minutes: float) -> str:
+    """The markdown page: results per method and environment, the paper's numbers, curves, times and memory."""
+    command = "python benchmarks/compare.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# The paper's comparisons on the tiny CPU profiles",
+        "",
+        f"Command: `{command}` ({minutes:.0f} min on {platform.machine()}, 2 CPU cores). Runs under "
+        f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`. Seeds: "
+        f"{', '.join(map(str, args.seeds))}. Held-out greedy success, mean ± standard deviation over seeds (each seed "
+        "in brackets), on the same test set for every method. Choices were made on validation seeds only; nothing "
+        "here is tuned for one method.",
+        "",
+    ]
+    for env in args.envs:
+        lines += [f"## {env}", "", f"Budget shared by every method: {budget(env)}.", ""]
+        lines += ["| method | held-out success | sampled | paper (GPT-2 XL) |", "|---|---|---|---|"]
+        curves = {}
+        for name in args.methods:
+            method = METHODS[name]
+            greedy, sampled, curve_runs = [], [], []
+            for seed in args.seeds:
+                output = runs.get((env, seed, method.variant))
+                results = json.loads((output / "results.json").read_text())["results"] if output else {}
+                if method.policy in results:
+                    greedy.append(results[method.policy]["test/success_rate"])
+                    sampled.append(results[method.policy]["test/success_rate_sampled"])
+                if output and method.rl_stage:
+                    curve_runs.append(training_curve(output / method.rl_stage / "version_0"))
+            curves[name] = curve_runs
+            paper = PAPER.get(env, {}).get(name, "-")
+            lines.append(f"| {method.title} | {spread(greedy)} | {spread(sampled)} | {paper} |")
+        picture = args.output.parent / f"results_{env}_curves.png"
+        plot_curves(env, {k: v for k, v in curves.items() if v}, picture)
+        lines += ["", f"![training curves]({picture.name})", ""]
+        lines += ["Environment steps and minutes of RL until the smoothed training success first reaches 50% and "
+                  "80% (mean over the seeds that reached it; with a curriculum, of the stage being trained):",
+                  ""]  # fmt: skip
+        lines += ["| method | 50%: env steps | 50%: min | 80%: env steps | 80%: min |", "|---|---:|---:|---:|---:|"]
+        for name, curve_runs in curves.items():
+            if not curve_runs:
+                continue
+            cells = []
+            for threshold in (0.5, 0.8):
+                reached = [r for c in curve_runs if c and (r := first_reach(c, threshold))]
+                if reached:
+                    cells += [f"{statistics.fmean(r[0] for r in reached):,.0f} ({len(reached)}/{len(curve_runs)})",
+                              f"{statistics.fmean(r[1] for r in reached) / 60:.1f}"]  # fmt: skip
+                else:
+                    cells += [f"not reached (0/{len(curve_runs)})", "-"]
+            lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
+        lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
+                  "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
+        seed = args.seeds[0]
+        for variant in dict.fromkeys(METHODS[m].variant for m in args.methods):
+            output = runs.get((env, seed, variant))
+            for stage in ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection"):
+                if output and not (output / stage).is_symlink() and (peak := peak_memory(output / stage)):
+                    lines.append(f"| {variant}: {stage} | {peak:,.0f} |")
+        lines.append("")
+    lines += ["## GPU profiles", "", "| profile | parameters | trainable (LoRA) |", "|---|---:|---:|"]
+    lines += [f"| `{p}` | {total:,} | {trainable:,} ({trainable / total:.2%}) |" for p, total, trainable in
+              gpu_profile_sizes()]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["dangerous_taxi"], help="folders of configs/")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS),
+                        help=f"default: {' '.join(DEFAULT_METHODS)}")  # fmt: skip
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "compare")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
+    args, extra = parser.parse_known_args()  # anything else goes to every pipeline, e.g. --test-episodes 50
+    args.run_dir = args.run_dir.resolve()
+    start = time.perf_counter()
+    runs = {}
+    for env in args.envs:
+        for seed in args.seeds:
+            variants = dict.fromkeys(METHODS[m].variant for m in args.methods)
+            for variant in sorted(variants, key=["base", "no_negatives", "no_curriculum"].index):
+                baseline = variant == "base" and "rl_no_reflection" in args.methods
+                runs[(env, seed, variant)] = run_pipeline(env, variant, seed, args.run_dir, baseline, extra)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    page = report(args, runs, (time.perf_counter() - start) / 60)
+    if args.output.is_file() and ANALYSIS_MARKER in (previous := args.output.read_text()):
+        page += "\n" + ANALYSIS_MARKER + previous.split(ANALYSIS_MARKER, 1)[1]
+    args.output.write_text(page)
+    print(page)
+
+
+if __name__ == "__main__":
+    main()
