@@ -1,0 +1,59 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from environments.check import check_environment, make_environment
+
+
+class Sloppy(gym.Env):
+    """Breaks the contract on purpose: integer actions texts, an oracle out of range, a different episode per reset."""
+
+    observation_space = gym.spaces.Text(max_length=100)
+    action_space = gym.spaces.Discrete(4)
+
+    def __init__(self, fix: str | None = None) -> None:
+        self.fix, self.turn = fix, 0
+
+    def _info(self):
+        actions = ["go north", "go south"] if self.fix == "actions" else [1, 2]
+        return {"actions": actions, "oracle_action": 1 if self.fix == "actions" else 5}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.turn = 0
+        # ignores the seed: every reset starts somewhere new
+        return f"room {np.random.randint(1000)}", self._info()
+
+    def step(self, action):
+        self.turn += 1
+        done = self.turn >= 3
+        return f"turn {self.turn}", 0.0, done, False, {**self._info(), **({"success": False} if done else {})}
+
+
+def test_the_shipped_environments_follow_the_contract():
+    report = check_environment("ReflectRL/DangerousTaxi-v0")
+    assert report.ok, str(report)
+    assert any("curriculum stage" in text for text in report.passed)
+
+
+def test_each_broken_rule_is_reported_in_words():
+    report = check_environment(Sloppy())
+    assert not report.ok
+    text = str(report)
+    assert "info['actions'] must hold strings, found int" in text
+    assert "no teacher_reflection()" in text and "no curriculum stages" in text
+    fixed = check_environment(Sloppy(fix="actions"))
+    problems = "\n".join(fixed.failures)
+    assert "two episodes with seed 0 and the same actions differed" in problems
+    assert "a non-integer action must raise ValueError" in problems
+    assert "info['actions']" not in problems
+
+
+def test_environments_are_named_by_id_or_class_path_with_clear_errors():
+    assert make_environment("tests.environments.test_check:Sloppy").fix is None
+    with pytest.raises(ValueError, match="registered gymnasium id"):
+        make_environment("NoSuchEnv")
+    with pytest.raises(ValueError, match="Cannot import environment class"):
+        make_environment("tests.environments.test_check:Missing")
+    with pytest.raises(ValueError, match="Pass its constructor arguments"):
+        make_environment("ReflectRL/AutoExplore-v0")
