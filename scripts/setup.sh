@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create the project's virtual environment and install reflect-rl into it (editable, with the dev extra).
+# Create the project's virtual environment and install reflect-rl into it (editable, with the dev and alfworld extras).
 #
 # torch is installed first, so that pip never resolves it on its own:
 #   * a CPU machine gets the CPU build (a local wheel if pip's find-links has one, else PyTorch's CPU index);
@@ -50,6 +50,6 @@ else
         --extra-index-url https://pypi.org/simple
 fi
 
-"${PIP[@]}" install -e ".[dev]"
+"${PIP[@]}" install -e ".[dev,alfworld]"
 touch "$STAMP"
 echo "environment ready: $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"
