@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from datamodules.behaviour import teacher_action
+from datamodules.llm.teacher import TeacherContext
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Turn:
         order: ``order[i]`` is the environment's action index of shown action ``i``.
         seed: Seed of the episode.
         step: Turn number within the episode.
+        taken: Index in ``actions`` of the action the behaviour policy took (teacher rollouts; ``None`` elsewhere).
     """
 
     observation: str
@@ -38,6 +40,7 @@ class Turn:
     order: list[int] = field(default_factory=list)
     seed: int = 0
     step: int = 0
+    taken: int | None = None
 
 
 @dataclass
@@ -120,6 +123,11 @@ class TeacherStream:
             streaming (see :class:`callbacks.NegativeExampleCallback`).
         shuffle_actions: Show the admissible actions in a random order each turn (the paper's ``shuffle_action``).
         with_reflection: Ask the teacher for a reflection at every turn.
+        teacher: Who writes the reflections: ``None`` for the environment's rule-based teacher
+            (``env.unwrapped.teacher_reflection()``), or an object with ``reflect(contexts) -> list[str]`` such as
+            :class:`datamodules.llm.LLMTeacher`, asked once per turn for all lanes together with a
+            :class:`~datamodules.llm.TeacherContext` each (state, actions, the oracle's action as a spoiler, the last
+            action and whether it was a deliberate mistake).
     """
 
     def __init__(
@@ -130,15 +138,19 @@ class TeacherStream:
         mistake_prob: float = 0.0,
         shuffle_actions: bool = False,
         with_reflection: bool = True,
+        teacher: Any = None,
     ) -> None:
         self.envs = list(envs)
         self.seed, self.stage = seed, stage
         self.mistake_prob = mistake_prob
         self.shuffle_actions = shuffle_actions
         self.with_reflection = with_reflection
+        self.teacher = teacher
         self.rng = np.random.default_rng(seed)
         self._next_seed = seed
         self._lanes: list[tuple[str, dict[str, Any], int, int] | None] = [None] * len(self.envs)
+        #: Per lane: the text of the action taken at the previous turn and whether it was a deliberate mistake.
+        self._previous: list[tuple[str, bool] | None] = [None] * len(self.envs)
 
     def _reset_finished(self) -> None:
         lanes = [lane for lane, state in enumerate(self._lanes) if state is None]
@@ -148,17 +160,36 @@ class TeacherStream:
         started = reset_all([self.envs[lane] for lane in lanes], seeds, options)
         for lane, seed, (observation, info) in zip(lanes, seeds, started, strict=True):
             self._lanes[lane] = (observation, info, seed, 0)
+            self._previous[lane] = None
+
+    def _reflections(self) -> list[str | None]:
+        """The teacher's reflection on every lane's current state (the LLM teacher's requests go out together)."""
+        if not self.with_reflection:
+            return [None] * len(self.envs)
+        if self.teacher is None:
+            return [env.unwrapped.teacher_reflection() for env in self.envs]
+        contexts = []
+        for (observation, info, _, _), previous in zip(self._lanes, self._previous, strict=True):
+            actions = list(info["actions"])
+            oracle = info.get("oracle_action")
+            spoiler = actions[int(oracle)] if oracle is not None and 0 <= int(oracle) < len(actions) else None
+            last, negative = previous if previous is not None else (None, False)
+            contexts.append(TeacherContext(observation, actions, spoiler, last, negative))
+        return list(self.teacher.reflect(contexts))
 
     def step(self) -> list[Turn]:
         """Advance every lane by one turn; return the turns taken (one per lane)."""
         self._reset_finished()
         turns, actions = [], []
-        for env, (observation, info, episode_seed, step) in zip(self.envs, self._lanes, strict=True):
-            reflection = env.unwrapped.teacher_reflection() if self.with_reflection else None
+        reflections = self._reflections()
+        for lane, (observation, info, episode_seed, step) in enumerate(self._lanes):
             action, negative = teacher_action(info, self.rng, self.mistake_prob)
             shown, order, oracle = _shown(info, self.rng if self.shuffle_actions else None)
-            turns.append(Turn(observation, shown, reflection, oracle, negative, order, episode_seed, step))
+            turn = Turn(observation, shown, reflections[lane], oracle, negative, order, episode_seed, step)
+            turn.taken = order.index(action)
+            turns.append(turn)
             actions.append(action)
+            self._previous[lane] = (str(info["actions"][action]), negative)
         for lane, (observation, _, terminated, truncated, info) in enumerate(step_all(self.envs, actions)):
             episode_seed, step = self._lanes[lane][2:]
             self._lanes[lane] = None if terminated or truncated else (observation, info, episode_seed, step + 1)
@@ -195,7 +226,10 @@ def play_episodes(
         seeds: One episode per seed.
         act: Receives the turns of the lanes still playing and returns a shown-action index for each, or those and a
             dict per turn of what the choice was made on (kept as ``extra`` in the transcript; a ``reflection`` in it
-            is the one the policy read).
+            is the one the policy read). ``None`` instead of an index is an **invalid action** (e.g. an LLM's answer
+            that names no label): the environment gets the first index of its action space outside the admissible
+            list and penalises it as it does any invalid index; where every index is admissible (DangerousTaxi) the
+            episode ends there as a failure, with no reward and no step of the environment.
         stage: Curriculum stage passed to ``reset``.
         teacher_reflections: Put the teacher's reflection into each turn (for a policy that reads the teacher).
     """
@@ -223,22 +257,32 @@ def play_episodes(
             turns.append(Turn(lane["observation"], shown, reflection, oracle, False, order, lane["seed"], lane["step"]))
         decided = act(turns)
         choices, extras = decided if isinstance(decided, tuple) else (decided, [{} for _ in turns])
-        stepped = step_all([envs[i] for i in active], [t.order[c] for t, c in zip(turns, choices, strict=True)])
+        indices = [_env_index(envs[i], t, c) for i, t, c in zip(active, turns, choices, strict=True)]
+        stepping = [k for k, index in enumerate(indices) if index is not None]
+        outcomes = step_all([envs[active[k]] for k in stepping], [indices[k] for k in stepping])
+        stepped = dict(zip(stepping, outcomes, strict=True))
         finished = []
-        for i, turn, choice, extra, outcome in zip(active, turns, choices, extras, stepped, strict=True):
+        for k, (i, turn, choice, extra) in enumerate(zip(active, turns, choices, extras, strict=True)):
             lane = lanes[i]
-            observation, reward, terminated, truncated, info = outcome
+            if k in stepped:
+                observation, reward, terminated, truncated, info = stepped[k]
+            else:  # an invalid answer where the environment has no invalid index: the episode ends, failed
+                observation, reward, terminated, truncated = lane["observation"], 0.0, False, True
+                info = {**lane["info"], "success": False, "invalid_action": True}
             lane["return"] += float(reward)
             lane["step"] += 1
+            valid = choice is not None and 0 <= choice < len(turn.actions)
             entry = {
                 "observation": turn.observation,
                 "reflection": extra.get("reflection", turn.reflection),
-                "action": turn.actions[choice],
-                "choice": int(choice),
+                "action": turn.actions[choice] if valid else None,
+                "choice": int(choice) if valid else None,
                 "num_actions": len(turn.actions),
                 "oracle": turn.oracle,
                 "reward": float(reward),
             }
+            if not valid:
+                entry["invalid_action"] = True
             lane["log"].append({**entry, "extra": extra} if extra else entry)
             lane["observation"], lane["info"] = observation, info
             if terminated or truncated:
@@ -250,3 +294,11 @@ def play_episodes(
                 finished.append(i)
         start(finished)
     return [results[seed] for seed in seeds]
+
+
+def _env_index(env: gym.Env, turn: Turn, choice: int | None) -> int | None:
+    """The environment's action index of a shown choice (an invalid one: the first inadmissible index, or ``None``)."""
+    if choice is not None and 0 <= choice < len(turn.actions):
+        return turn.order[choice]
+    first_invalid = len(turn.actions)
+    return first_invalid if first_invalid < int(env.action_space.n) else None

@@ -2,20 +2,28 @@
 
 In teacher mode (the SFT stages) it plays a batch of environments in lock-step with the teacher's behaviour policy and
 yields tokenised examples: reflection examples (loss on the reflection tokens only) or policy examples (target = the
-oracle action's label). Validation and test are fixed sets of teacher episodes from held-out seeds (and held-out tasks
-through ``val_env_kwargs`` / ``test_env_kwargs``).
+oracle action's label). The teacher is the environment's rule-based one or a model behind an OpenAI-compatible
+endpoint (``teacher: {base_url: ..., model: ...}``); the SFT data can also come from a JSONL file (``dataset``, see
+:mod:`datamodules.dataset`). Validation and test are fixed sets of teacher episodes from held-out seeds (and held-out
+tasks through ``val_env_kwargs`` / ``test_env_kwargs``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
+import yaml
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, IterableDataset
 
+from datamodules.dataset import episode_count, first_episodes, read_dataset
 from datamodules.encoding import PromptEncoder
+from datamodules.llm.teacher import RULES, LLMTeacher, check_teacher_spec, make_teacher
 from datamodules.prompt import format_action_answer, format_policy_prompt, format_reflection_prompt
 from datamodules.rollout import TeacherStream, Turn, make_envs
 
@@ -25,9 +33,9 @@ ExampleKind = Literal["reflection", "policy", "rollout"]
 class _TeacherBatches(IterableDataset):
     """Endless batches of tokenised teacher turns (built in the training process, so it sees live settings).
 
-    With ``teacher_episodes`` the teacher plays that many episodes once and the batches cycle through their turns in
-    a fresh random order each pass (a fixed SFT budget, like the paper's few hundred GPT-4 trajectories); otherwise
-    every batch comes from new episodes.
+    With ``teacher_episodes`` the teacher plays that many episodes once, and with ``dataset`` the turns come from
+    the file; the batches then cycle through those turns in a fresh random order each pass (a fixed SFT budget, like
+    the paper's few hundred GPT-4 trajectories). Otherwise every batch comes from new episodes.
     """
 
     def __init__(self, datamodule: RolloutDataModule) -> None:
@@ -39,23 +47,28 @@ class _TeacherBatches(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         dm = self.datamodule
         size = dm.hparams.batch_size
-        if dm.hparams.teacher_episodes:
-            turns = [t for episode in dm.train_stream().episodes(dm.hparams.teacher_episodes) for t in episode]
-            turns = [t for t in turns if self._wanted(t)]
+        fixed = dm.fixed_turns()
+        if fixed is not None:
+            turns = [t for t in fixed if self._wanted(t)]
             if len(turns) < size:
-                raise ValueError(f"{len(turns)} teacher turns < batch_size={size}: raise teacher_episodes.")
+                source = f"turns with a reflection in {dm.hparams.dataset}" if dm.hparams.dataset else "teacher turns"
+                raise ValueError(f"{len(turns)} {source} < batch_size={size}: use more episodes or a smaller batch.")
             rng = np.random.default_rng(dm.hparams.seed + dm._rank())
             while True:
                 order = rng.permutation(len(turns))
                 for start in range(0, len(order) - size + 1, size):
                     yield dm.encode([turns[i] for i in order[start : start + size]])
         buffer: list[Turn] = []
+        batches = 0
         for turn in dm.train_stream():
             if self._wanted(turn):
                 buffer.append(turn)
             if len(buffer) == size:
                 yield dm.encode(buffer)
                 buffer = []
+                batches += 1
+                if batches % 100 == 0:
+                    dm.log_teacher_usage()
 
 
 class _PolicyRollouts(IterableDataset):
@@ -111,6 +124,15 @@ class RolloutDataModule(L.LightningDataModule):
             ``None``: an unlimited stream of new episodes. Under DDP the budget is per process.
         eval_group_by: An ``info`` key to break held-out success down by (AutoExplore: ``depth``), logged as
             ``<split>/success_rate_<key>_<value>``.
+        teacher: Who writes the teacher's reflections: ``"rules"`` (the environment's rule-based teacher) or an
+            OpenAI-compatible endpoint, ``{base_url: ..., model: ..., api_key_env: OPENAI_API_KEY, ...}`` (the fields
+            of :class:`datamodules.llm.EndpointConfig` and ``max_words``), as GPT-4 wrote them in the paper. The API
+            key is read from the environment variable ``api_key_env`` names and is never saved. Completions are cached
+            on disk (``cache_dir``, default ``<logger save_dir>/llm_cache``), so a rerun or the next SFT stage on the
+            same episodes costs nothing. Used for the training turns and the held-out sets.
+        dataset: A JSONL file of teacher turns (``reflect-rl export-dataset``) to train the SFT stages from instead
+            of playing the teacher; ``teacher_episodes`` then takes the file's first episodes. Validation and test
+            still play the held-out seeds.
 
     Example:
         >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", {"observation_format": "compact"})
@@ -141,13 +163,20 @@ class RolloutDataModule(L.LightningDataModule):
         episodes_per_step: int = 16,
         teacher_episodes: int | None = None,
         eval_group_by: str | None = None,
+        teacher: str | dict[str, Any] | None = RULES,
+        dataset: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # the teacher's config names the API key's variable, never the key
         if not 0.0 <= mistake_prob <= 1.0:
             raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
         if teacher_episodes is not None and teacher_episodes < 1:
             raise ValueError(f"teacher_episodes must be a positive number of episodes or null, got {teacher_episodes}.")
+        check_teacher_spec(teacher)  # a bad config or a missing API key fails now, before anything is trained
+        #: Where the LLM teacher caches completions when its config gives no ``cache_dir`` (default: under the
+        #: trainer logger's ``save_dir``, else ``runs/llm_cache``).
+        self.llm_cache_dir: str | None = None
+        self._llm_teacher: LLMTeacher | None = None
         self.stage = stage
         self.mistake_prob = mistake_prob
         self.encoder: PromptEncoder | None = None
@@ -159,6 +188,39 @@ class RolloutDataModule(L.LightningDataModule):
         env = make_envs(env_id, env_kwargs, 1)[0]  # fail now, not inside the training loop, on a bad config
         self._max_actions: int | None = int(env.action_space.n)
         env.close()
+        self._dataset_turns = read_dataset(dataset, env_id, self._max_actions) if dataset is not None else None
+
+    @classmethod
+    def from_config(
+        cls, configs: Sequence[str | os.PathLike[str]], overrides: Mapping[str, Any] | None = None
+    ) -> RolloutDataModule:
+        """The data module of stage configs' ``data`` sections (merged in order), with dotted-key overrides.
+
+        Used by the commands that need the data of a stage without training (``export-dataset``, ``evaluate-llm``).
+
+        Raises:
+            FileNotFoundError: for a missing config; ValueError: for a config without a ``data`` section or an
+                unknown option.
+        """
+        data: dict[str, Any] = {}
+        for config in configs:
+            path = Path(config)
+            if not path.is_file():
+                raise FileNotFoundError(f"Config {path} does not exist.")
+            section = (yaml.safe_load(path.read_text()) or {}).get("data")
+            if not isinstance(section, Mapping):
+                raise ValueError(f"{path} has no data section.")
+            _merge(data, section)
+        for key, value in (overrides or {}).items():
+            *parents, last = key.split(".")
+            target = data
+            for name in parents:
+                target = target.setdefault(name, {})
+            target[last] = value
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ValueError(f"Bad data options in {', '.join(map(str, configs))}: {error}") from None
 
     # -- what the LightningModule and callbacks call ----------------------------------------------------------------
     def bind(
@@ -217,6 +279,39 @@ class RolloutDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.global_rank if trainer is not None else 0
 
+    # -- the teacher ------------------------------------------------------------------------------------------------
+    @property
+    def teacher(self) -> LLMTeacher | None:
+        """The LLM teacher of the ``teacher`` option (made on first use), or ``None`` for the rule-based teacher."""
+        if self._llm_teacher is None and self.hparams.teacher not in (None, RULES):
+            self._llm_teacher = make_teacher(self.hparams.teacher, cache_dir=self._default_llm_cache_dir())
+        return self._llm_teacher
+
+    @property
+    def teacher_name(self) -> str:
+        """``rules`` or ``llm:<model>`` (recorded in exported datasets)."""
+        return self.teacher.name if self.teacher is not None else RULES
+
+    @property
+    def llm_client(self):
+        """The LLM teacher's endpoint client (its ``usage`` counts requests and tokens), or ``None``."""
+        return self.teacher.client if self.teacher is not None else None
+
+    def _default_llm_cache_dir(self) -> Path:
+        if self.llm_cache_dir is not None:
+            return Path(self.llm_cache_dir)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            save_dir = getattr(trainer.logger, "save_dir", None) if trainer.logger is not None else None
+            return Path(save_dir or trainer.default_root_dir) / "llm_cache"
+        return Path("runs") / "llm_cache"
+
+    def log_teacher_usage(self) -> None:
+        """Log the LLM teacher's requests, cache hits and tokens so far (nothing for the rule-based teacher)."""
+        if self._llm_teacher is not None:
+            rank_zero_info(f"LLM teacher: {self._llm_teacher.client.usage_summary()}")
+
+    # -- data ------------------------------------------------------------------------------------------------------
     def train_stream(self) -> TeacherStream:
         """A fresh teacher stream for this process (seeded with ``seed + rank * 10**6``)."""
         hp = self.hparams
@@ -228,8 +323,25 @@ class RolloutDataModule(L.LightningDataModule):
             mistake_prob=self.mistake_prob,
             shuffle_actions=hp.shuffle_actions,
             with_reflection=self.with_reflection or self.examples == "reflection",
+            teacher=self.teacher,
         )
         return self._stream
+
+    def fixed_turns(self) -> list[Turn] | None:
+        """The fixed SFT turns, or ``None`` for an unlimited stream of new episodes.
+
+        They are the dataset's (its first ``teacher_episodes`` episodes, if set), or else the turns of
+        ``teacher_episodes`` teacher episodes played now.
+        """
+        hp = self.hparams
+        if self._dataset_turns is not None:
+            turns = self._dataset_turns
+            return first_episodes(turns, hp.teacher_episodes) if hp.teacher_episodes else list(turns)
+        if hp.teacher_episodes:
+            turns = [t for episode in self.train_stream().episodes(hp.teacher_episodes) for t in episode]
+            self.log_teacher_usage()
+            return turns
+        return None
 
     def _eval_setup(self, split: str) -> tuple[dict[str, Any], int, int]:
         hp = self.hparams
@@ -244,8 +356,12 @@ class RolloutDataModule(L.LightningDataModule):
         if split not in self._eval_turns:
             kwargs, seed, episodes = self._eval_setup(split)
             envs = make_envs(self.hparams.env_id, kwargs, min(self.hparams.num_envs, episodes))
-            stream = TeacherStream(envs, seed=seed, stage=self.evaluation_stage, mistake_prob=self.hparams.mistake_prob)
+            stream = TeacherStream(
+                envs, seed=seed, stage=self.evaluation_stage, mistake_prob=self.hparams.mistake_prob,
+                teacher=self.teacher,
+            )  # fmt: skip
             self._eval_turns[split] = [turn for episode in stream.episodes(episodes) for turn in episode]
+            self.log_teacher_usage()
         return self._eval_turns[split]
 
     def make_eval_envs(self, split: str, count: int):
@@ -274,16 +390,24 @@ class RolloutDataModule(L.LightningDataModule):
         return batch
 
     def sample_texts(self, episodes: int) -> list[str]:
-        """Text of ``episodes`` teacher episodes (prompts, reflections, answers), to train a tokenizer on."""
+        """Text of ``episodes`` teacher episodes (prompts, reflections, answers), to train a tokenizer on.
+
+        With a ``dataset`` the texts are its first episodes; otherwise the rule-based teacher plays them (also when
+        the teacher is an LLM: a byte-level tokenizer covers any text, and no request is spent on it).
+        """
         hp = self.hparams
-        stream = TeacherStream(
-            make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, episodes)),
-            seed=hp.seed + 7919,
-            stage=self.stage,
-            mistake_prob=max(self.mistake_prob, 0.2),
-        )
+        if self._dataset_turns is not None:
+            sample = [first_episodes(self._dataset_turns, min(episodes, episode_count(self._dataset_turns)))]
+        else:
+            stream = TeacherStream(
+                make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, episodes)),
+                seed=hp.seed + 7919,
+                stage=self.stage,
+                mistake_prob=max(self.mistake_prob, 0.2),
+            )
+            sample = stream.episodes(episodes)
         texts = []
-        for episode in stream.episodes(episodes):
+        for episode in sample:
             for turn in episode:
                 texts.append(format_reflection_prompt(turn.observation) + (turn.reflection or ""))
                 texts.append(
@@ -313,3 +437,12 @@ class RolloutDataModule(L.LightningDataModule):
 
 def _identity(item: Any) -> Any:
     return item
+
+
+def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
+    """Merge ``update`` into ``into``, recursively for mappings (later configs override earlier ones)."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value

@@ -2,6 +2,7 @@
 
 from lightning_modules.action_head import ActionHead
 from lightning_modules.backbone import BackboneSpec, LoRASpec, TinyGPT2Spec, export_backbone, load_backbone
+from lightning_modules.llm_agent import LLMAgent
 from lightning_modules.policy_sft import PolicySFTModule
 from lightning_modules.reflect_rl import ReflectRLModule
 from lightning_modules.reflection import generate_reflections
@@ -10,6 +11,7 @@ from lightning_modules.reflection_sft import ReflectionSFTModule
 __all__ = [
     "ActionHead",
     "BackboneSpec",
+    "LLMAgent",
     "LoRASpec",
     "PolicySFTModule",
     "ReflectRLModule",

@@ -1,13 +1,16 @@
 """The ``reflect-rl`` console script.
 
 Subcommands:
-    fit         train a stage from a YAML config (LightningCLI): reflect-rl fit --config configs/...yaml
-    validate    validate a stage from a config (and a checkpoint: --ckpt_path)
-    test        test a stage from a config (and a checkpoint: --ckpt_path)
-    pipeline    stage 1, 2 and 3 and the held-out test of an environment's tiny profile: reflect-rl pipeline --help
-    demo        play each environment with its oracle and teacher, print the transcripts
-    play        play an environment by hand, seeing exactly what the models read
-    make-tasks  generate AutoExplore tasks (JSONL) from directory trees or installed packages
+    fit             train a stage from a YAML config (LightningCLI): reflect-rl fit --config configs/...yaml
+    validate        validate a stage from a config (and a checkpoint: --ckpt_path)
+    test            test a stage from a config (and a checkpoint: --ckpt_path)
+    pipeline        stage 1, 2 and 3 and the held-out test of an environment's tiny profile: reflect-rl pipeline --help
+    demo            play each environment with its oracle and teacher, print the transcripts
+    play            play an environment by hand, seeing exactly what the models read
+    make-tasks      generate AutoExplore tasks (JSONL) from directory trees or installed packages
+    import-tasks    convert the paper's AutoExplore tasks (root, filename, question, optimal_path) into our format
+    export-dataset  write a config's teacher rollout (rule-based or LLM teacher) as a JSONL SFT dataset
+    evaluate-llm    play held-out episodes with a model behind an OpenAI-compatible endpoint, print the table
 """
 
 from __future__ import annotations
@@ -46,18 +49,44 @@ def _make_tasks(argv: list[str]) -> int:
     return main(argv)
 
 
-def _lightning(argv: list[str]) -> int:
-    from lightning_modules.lightning_cli import run_lightning_cli
-
+def _guarded(command: str, run) -> int:
+    """Run a subcommand's ``main``; a configuration error is one line on standard error, not a traceback."""
     try:
-        run_lightning_cli(argv)
+        return run()
     except CONFIG_ERRORS as error:
         if os.environ.get("REFLECT_RL_TRACEBACK"):
             raise
-        print(f"reflect-rl {argv[0]}: error: {error}", file=sys.stderr)
+        print(f"reflect-rl {command}: error: {error}", file=sys.stderr)
         print("(set REFLECT_RL_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
-    return 0
+
+
+def _import_tasks(argv: list[str]) -> int:
+    from environments.auto_explore.paper_tasks import main
+
+    return _guarded("import-tasks", lambda: main(argv))
+
+
+def _export_dataset(argv: list[str]) -> int:
+    from datamodules.dataset import main
+
+    return _guarded("export-dataset", lambda: main(argv))
+
+
+def _evaluate_llm(argv: list[str]) -> int:
+    from lightning_modules.llm_agent import main
+
+    return _guarded("evaluate-llm", lambda: main(argv))
+
+
+def _lightning(argv: list[str]) -> int:
+    from lightning_modules.lightning_cli import run_lightning_cli
+
+    def run() -> int:
+        run_lightning_cli(argv)
+        return 0
+
+    return _guarded(argv[0], run)
 
 
 COMMANDS = {
@@ -68,6 +97,9 @@ COMMANDS = {
     "demo": _demo,
     "play": _play,
     "make-tasks": _make_tasks,
+    "import-tasks": _import_tasks,
+    "export-dataset": _export_dataset,
+    "evaluate-llm": _evaluate_llm,
 }
 
 
