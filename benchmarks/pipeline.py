@@ -22,26 +22,28 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def grouped_table(results: dict[str, dict[str, float]]) -> str:
+def grouped_table(results: dict[str, dict[str, float]], key: str | None) -> str:
     """Greedy held-out success by group (``eval_group_by``, e.g. AutoExplore's depth), if the test logged groups."""
-    pattern = re.compile(r"^test/episodes_(?P<group>[a-z_]+?)_(?P<value>[^_]+)$")  # greedy groups have counts
-    groups = sorted({m.group("group", "value") for r in results.values() for k in r if (m := pattern.match(k))})
-    if not groups:
+    if not key:
         return ""
-    header = "| policy | " + " | ".join(f"{g} {v}" for g, v in groups) + " |"
-    lines = [header, "|---|" + "---:|" * len(groups)]
+    pattern = re.compile(rf"^test/episodes_{re.escape(key)}_(?P<value>.+)$")  # greedy groups have counts
+    values = sorted({m.group("value") for r in results.values() for k in r if (m := pattern.match(k))})
+    if not values:
+        return ""
+    lines = ["| policy | " + " | ".join(values) + " |", "|---|" + "---:|" * len(values)]
     for name, metrics in results.items():
         cells = []
-        for group, value in groups:
-            rate = metrics.get(f"test/success_rate_{group}_{value}")
-            count = metrics.get(f"test/episodes_{group}_{value}")
+        for value in values:
+            rate = metrics.get(f"test/success_rate_{key}_{value}")
+            count = metrics.get(f"test/episodes_{key}_{value}")
             cells.append("-" if rate is None else f"{rate:.0%} (n={int(count or 0)})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "Greedy held-out success by group:\n\n" + "\n".join(lines) + "\n\n"
+    return f"Greedy held-out success by {key}:\n\n" + "\n".join(lines) + "\n\n"
 
 
 def main() -> None:
@@ -61,6 +63,8 @@ def main() -> None:
     total = time.perf_counter() - start
 
     table = (run_dir / "results.txt").read_text().strip()
+    rl_config = yaml.safe_load((ROOT / "configs" / args.env / "reflect_rl.yaml").read_text())
+    group_key = rl_config["data"].get("eval_group_by")
     saved = json.loads((run_dir / "results.json").read_text())
     seconds = saved["seconds"]
     main_job = sum(v for k, v in seconds.items() if k in ("reflection_sft", "policy_sft", "reflect_rl"))
@@ -75,7 +79,7 @@ def main() -> None:
         f"{total / 60:.1f} min in all, of which the three Reflect-RL stages took {main_job / 60:.1f} min "
         "(the rest is the baseline and the held-out tests).\n\n"
         f"```\n{table}\n```\n\n"
-        f"{grouped_table(saved['results'])}"
+        f"{grouped_table(saved['results'], group_key)}"
         f"![RL curves]({curves.name})\n"
     )
     print(output.read_text())

@@ -19,6 +19,13 @@ from environments.alfworld.dependencies import INSTALL_HINT
 START_METHODS: tuple[str, ...] = ("spawn", "forkserver")
 
 
+def _died(exitcode: int | None) -> str:
+    return (
+        f"The ALFWorld engine process died (exit code {exitcode}). Its worker is started with multiprocessing's "
+        'spawn: in a script, create environments under `if __name__ == "__main__":` (see the error above this one).'
+    )
+
+
 class EngineError(RuntimeError):
     """The engine process failed a request or died; the message carries the worker's error."""
 
@@ -118,7 +125,7 @@ class EngineProcess:
             waited += 1.0
             if not self._process.is_alive():
                 self._pending = False
-                raise EngineError(f"The ALFWorld engine process died (exit code {self._process.exitcode}).")
+                raise EngineError(_died(self._process.exitcode))
             if waited >= self.timeout:
                 self._pending = False
                 self.close()
@@ -127,7 +134,7 @@ class EngineProcess:
             reply = self._conn.recv()
         except (EOFError, OSError) as error:
             self._pending = False
-            raise EngineError(f"The ALFWorld engine process died (exit code {self._process.exitcode}).") from error
+            raise EngineError(_died(self._process.exitcode)) from error
         self._pending = False
         if reply[0] == "ok":
             return reply[1]
