@@ -74,7 +74,7 @@ def main() -> None:
     shown = " ".join(["reflect-rl pipeline --env", args.env, *([] if args.no_baseline else ["--baseline"]), *extra])
     output.write_text(
         f"# The {args.env} pipeline, tiny CPU profile\n\n"
-        f"Command: `python benchmarks/pipeline.py --env {args.env}` (it runs `{shown}`), "
+        f"Command: `python benchmarks/pipeline.py {' '.join(sys.argv[1:])}` (it runs `{shown}`), "
         f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
         f"{total / 60:.1f} min in all, of which the three Reflect-RL stages took {main_job / 60:.1f} min "
         "(the rest is the baseline and the held-out tests).\n\n"
