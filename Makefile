@@ -4,7 +4,7 @@ VENV ?= .venv
 RUN_DIR ?= runs/pipeline/dangerous_taxi
 BIN := $(VENV)/bin
 
-.PHONY: setup run demo test lint clean
+.PHONY: setup run demo example alfworld test lint clean
 
 setup:
 	@bash scripts/setup.sh $(VENV)
@@ -14,6 +14,12 @@ run: setup
 
 demo: setup
 	$(BIN)/reflect-rl demo --output-dir runs/demo
+
+example: setup  # your own environment through the whole pipeline: examples/text_maze
+	$(BIN)/reflect-rl pipeline --env text_maze --configs examples/text_maze/configs --output-dir runs/pipeline/text_maze
+
+alfworld: setup  # the ALFWorld pipeline on generated scenes (the real ALFWorld/TextWorld engine)
+	$(BIN)/reflect-rl pipeline --env alfworld --output-dir runs/pipeline/alfworld
 
 test: setup
 	$(BIN)/python -m pytest -q

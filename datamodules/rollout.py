@@ -57,13 +57,14 @@ class EpisodeResult:
 
 
 def make_envs(env_id: str, env_kwargs: dict[str, Any] | None, count: int) -> list[gym.Env]:
-    """Make ``count`` instances of a registered environment (with a clear error for an unknown id)."""
-    import environments  # noqa: F401  (registers ReflectRL/...)
+    """Make ``count`` instances of an environment: a registered gymnasium id or an importable ``module:Class``.
 
-    if env_id not in gym.registry:
-        known = ", ".join(sorted(k for k in gym.registry if k.startswith("ReflectRL/")))
-        raise ValueError(f"Unknown environment {env_id!r}; registered Reflect-RL environments: {known}.")
-    return [gym.make(env_id, **(env_kwargs or {})) for _ in range(count)]
+    Raises:
+        ValueError: for a name that is neither, or arguments the environment does not take.
+    """
+    from environments.check import make_environment
+
+    return [make_environment(env_id, **(env_kwargs or {})) for _ in range(count)]
 
 
 def _overlaps(env: gym.Env) -> bool:

@@ -98,7 +98,8 @@ class RolloutDataModule(L.LightningDataModule):
     LightningModule.
 
     Args:
-        env_id: A registered environment id (``ReflectRL/DangerousTaxi-v0``, ``ReflectRL/AutoExplore-v0``, ...).
+        env_id: A registered gymnasium id (``ReflectRL/DangerousTaxi-v0``, ...) or your own environment class as
+            ``package.module:ClassName`` (see ``examples/text_maze``).
         env_kwargs: Constructor arguments of the training environments.
         val_env_kwargs: Overrides for the validation environments (e.g. AutoExplore tasks from held-out repositories).
         test_env_kwargs: Overrides for the test environments (e.g. the test split's repositories).
