@@ -246,3 +246,23 @@ def check_environment(env: gym.Env | str, seed: int = 0, steps: int = 30, **kwar
         report.notes.append("no curriculum stages (the attribute `stages`): CurriculumCallback cannot switch stages")
     env.close()
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``reflect-rl check-env``: check an environment, print the report, exit 1 on a failure."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="reflect-rl check-env", description=__doc__.split("\n\n")[0])
+    parser.add_argument("env", help="a registered gymnasium id or an importable 'package.module:ClassName'")
+    parser.add_argument("--kwargs", default="{}", help='constructor arguments as JSON, e.g. \'{"stage": "small"}\'')
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=30, help="turns played per episode at most")
+    args = parser.parse_args(argv)
+    try:
+        kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as error:
+        parser.error(f"--kwargs is not JSON: {error}")
+    report = check_environment(args.env, seed=args.seed, steps=args.steps, **kwargs)
+    print(report)
+    return 0 if report.ok else 1

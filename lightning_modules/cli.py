@@ -11,6 +11,7 @@ Subcommands:
     import-tasks    convert the paper's AutoExplore tasks (root, filename, question, optimal_path) into our format
     export-dataset  write a config's teacher rollout (rule-based or LLM teacher) as a JSONL SFT dataset
     evaluate-llm    play held-out episodes with a model behind an OpenAI-compatible endpoint, print the table
+    check-env       check an environment (a gymnasium id or module:Class) against the contract, report in words
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ def _evaluate_llm(argv: list[str]) -> int:
     return _guarded("evaluate-llm", lambda: main(argv))
 
 
+def _check_env(argv: list[str]) -> int:
+    from environments.check import main
+
+    return _guarded("check-env", lambda: main(argv))
+
+
 def _lightning(argv: list[str]) -> int:
     from lightning_modules.lightning_cli import run_lightning_cli
 
@@ -100,6 +107,7 @@ COMMANDS = {
     "import-tasks": _import_tasks,
     "export-dataset": _export_dataset,
     "evaluate-llm": _evaluate_llm,
+    "check-env": _check_env,
 }
 
 

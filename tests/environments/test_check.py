@@ -57,3 +57,14 @@ def test_environments_are_named_by_id_or_class_path_with_clear_errors():
         make_environment("tests.environments.test_check:Missing")
     with pytest.raises(ValueError, match="Pass its constructor arguments"):
         make_environment("ReflectRL/AutoExplore-v0")
+
+
+def test_check_env_command_prints_the_report_and_fails_on_a_broken_environment(capsys):
+    from lightning_modules.cli import main
+
+    assert main(["check-env", "examples.text_maze:TextMazeEnv", "--kwargs", '{"stage": "small"}']) == 0
+    assert "follows the contract" in capsys.readouterr().out
+    assert main(["check-env", "tests.environments.test_check:Sloppy"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    assert main(["check-env", "nowhere"]) == 1
+    assert "registered gymnasium id" in capsys.readouterr().err
