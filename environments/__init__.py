@@ -10,6 +10,7 @@ Example:
 """
 
 from environments.base import OBSERVATION_CHARSET, TextEnv, to_observation_text, validate_action
+from environments.check import ContractReport, check_environment, make_environment
 from environments.registration import ENVIRONMENT_IDS, register_environments
 
 register_environments()
@@ -17,7 +18,10 @@ register_environments()
 __all__ = [
     "ENVIRONMENT_IDS",
     "OBSERVATION_CHARSET",
+    "ContractReport",
     "TextEnv",
+    "check_environment",
+    "make_environment",
     "register_environments",
     "to_observation_text",
     "validate_action",

@@ -1,21 +1,25 @@
 """The players and the training stages as LightningModules."""
 
 from lightning_modules.action_head import ActionHead
+from lightning_modules.agent import TEACHER, Agent
 from lightning_modules.backbone import BackboneSpec, LoRASpec, TinyGPT2Spec, export_backbone, load_backbone
 from lightning_modules.llm_agent import LLMAgent
 from lightning_modules.policy_sft import PolicySFTModule
 from lightning_modules.reflect_rl import ReflectRLModule
-from lightning_modules.reflection import generate_reflections
+from lightning_modules.reflection import Reflector, generate_reflections
 from lightning_modules.reflection_sft import ReflectionSFTModule
 
 __all__ = [
+    "TEACHER",
     "ActionHead",
+    "Agent",
     "BackboneSpec",
     "LLMAgent",
     "LoRASpec",
     "PolicySFTModule",
     "ReflectRLModule",
     "ReflectionSFTModule",
+    "Reflector",
     "TinyGPT2Spec",
     "export_backbone",
     "generate_reflections",
