@@ -19,6 +19,10 @@ class CurriculumStage:
         steps: Leave the stage after this many training steps in it (``None``: no step limit).
         success_rate: Leave the stage once the rollout success rate over the last ``window`` steps reaches this.
         window: Training steps the success rate is averaged over.
+
+    Example:
+        >>> CurriculumStage("pickup", success_rate=0.8, window=10, steps=200)  # leave at 80% success or 200 steps
+        >>> CurriculumStage("full")  # the last stage is never left
     """
 
     name: str

@@ -81,7 +81,12 @@ def turn_record(turn: Turn, env_id: str, teacher: str = "rules") -> dict[str, An
 def write_dataset(
     episodes: Iterable[Sequence[Turn]], path: str | os.PathLike[str], env_id: str, teacher: str = "rules"
 ) -> int:
-    """Write the turns of ``episodes`` as JSONL (written to a temporary file, then moved); return the turn count."""
+    """Write the turns of ``episodes`` as JSONL (written to a temporary file, then moved); return the turn count.
+
+    Example:
+        >>> episodes = TeacherStream(envs, mistake_prob=0.2).episodes(100)
+        >>> write_dataset(episodes, "data/taxi.jsonl", "ReflectRL/DangerousTaxi-v0", teacher="rules")  # turns written
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".part")
@@ -163,6 +168,10 @@ def read_dataset(path: str | os.PathLike[str], env_id: str | None = None, max_ac
     Raises:
         FileNotFoundError: if the file does not exist.
         DatasetFileError: for bad JSON, a missing or bad field, or an empty file, naming the file and the line.
+
+    Example:
+        >>> turns = read_dataset("data/taxi.jsonl", env_id="ReflectRL/DangerousTaxi-v0", max_actions=6)
+        >>> turns[0].actions[turns[0].oracle], turns[0].reflection
     """
     path = Path(path)
     if not path.is_file():
@@ -223,6 +232,11 @@ def export_dataset(datamodule: Any, episodes: int, path: str | os.PathLike[str])
 
     Returns:
         A summary: ``episodes``, ``turns``, ``negatives``, ``teacher``, ``path`` and the LLM ``usage`` (if any).
+
+    Example:
+        >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", stage="pickup", mistake_prob=0.2)
+        >>> export_dataset(datamodule, episodes=200, path="data/taxi.jsonl")
+        {'episodes': 200, 'turns': ..., 'negatives': ..., 'teacher': 'rules', 'path': 'data/taxi.jsonl'}
     """
     if episodes < 1:
         raise ValueError(f"episodes must be a positive number, got {episodes}.")

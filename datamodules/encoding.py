@@ -23,6 +23,12 @@ class PromptEncoder:
         tokenizer: A Hugging Face tokenizer (fast).
         max_prompt_tokens: Budget of a prompt; longer prompts lose their beginning.
         max_reflection_tokens: Budget of a reflection (SFT targets are cut to it; generation stops at it).
+
+    Example:
+        >>> encoder = PromptEncoder(tokenizer, max_prompt_tokens=256, max_reflection_tokens=96)
+        >>> batch = encoder.policy_batch([observation], [info["actions"]], [reflection], targets=[1])
+        >>> batch["input_ids"].shape, batch["num_actions"]  # [1, prompt length], tensor([6])
+        >>> sft = encoder.reflection_batch([observation], [reflection])  # input_ids, attention_mask, labels
     """
 
     def __init__(self, tokenizer, max_prompt_tokens: int = 256, max_reflection_tokens: int = 96) -> None:

@@ -70,17 +70,26 @@ def format_actions(actions: Sequence[str]) -> str:
 
 
 def format_reflection_prompt(observation: str) -> str:
-    """Return the reflection model's prompt: the observation and the analysis marker; it writes what follows."""
+    r"""Return the reflection model's prompt: the observation and the analysis marker; it writes what follows.
+
+    Example:
+        >>> format_reflection_prompt("Taxi at row 3, column 0.")
+        'Taxi at row 3, column 0.\n# Analyze:\n'
+    """
     return f"{observation.rstrip()}\n{ANALYZE_MARKER}\n"
 
 
 def format_policy_prompt(observation: str, actions: Sequence[str], reflection: str | None = None) -> str:
-    """Return the policy's prompt, ending right before the label it must pick.
+    r"""Return the policy's prompt, ending right before the label it must pick.
 
     Args:
         observation: The environment's text observation.
         actions: The admissible action texts, in the order shown (``info["actions"]``).
         reflection: The analysis to show, or ``None`` for the "RL without reflection" prompt (no analysis section).
+
+    Example:
+        >>> format_policy_prompt("Taxi at row 3, column 0.", ["go south", "go north"], "The passenger is north.")
+        'Taxi at row 3, column 0.\n# Analyze:\nThe passenger is north.\n# Actions:\nA. go south\nB. go north\n# Action:'
     """
     parts = [observation.rstrip()]
     if reflection is not None:
@@ -90,7 +99,12 @@ def format_policy_prompt(observation: str, actions: Sequence[str], reflection: s
 
 
 def format_action_answer(index: int) -> str:
-    """Return the text that follows the policy prompt when action ``index`` is chosen (a space and its label)."""
+    """Return the text that follows the policy prompt when action ``index`` is chosen (a space and its label).
+
+    Example:
+        >>> format_action_answer(1)
+        ' B'
+    """
     return " " + action_label(index)
 
 
@@ -99,6 +113,10 @@ def recommended_action(reflection: str, actions: Sequence[str]) -> int | None:
 
     Teachers end with their recommendation ("... so the best action now is to go south.", "Next: cd src."), so the
     last mention is the recommendation. Returns ``None`` when no action text appears.
+
+    Example:
+        >>> recommended_action("Going south hits a wall, so next I will go north.", ["go south", "go north"])
+        1
     """
     lowered = reflection.lower()
     best, best_end = None, -1

@@ -30,6 +30,11 @@ class Turn:
         seed: Seed of the episode.
         step: Turn number within the episode.
         taken: Index in ``actions`` of the action the behaviour policy took (teacher rollouts; ``None`` elsewhere).
+
+    Example:
+        >>> turn = Turn("Taxi at row 3, column 0. ...", ["go south", "go north"], reflection=None, oracle=1)
+        >>> [turn] = TeacherStream([gym.make("ReflectRL/DangerousTaxi-v0")], stage="pickup").step()
+        >>> turn.actions[turn.oracle], turn.reflection  # 'go north', '... so the best action now is to go north.'
     """
 
     observation: str
@@ -45,7 +50,14 @@ class Turn:
 
 @dataclass
 class EpisodeResult:
-    """What an episode came to."""
+    """What an episode came to: its seed, success, return, length in turns and a transcript of every turn.
+
+    Example:
+        >>> [result] = play_episodes(envs, seeds=[7], act=lambda turns: [turn.oracle for turn in turns])
+        >>> result.seed, result.success, result.episode_return, result.length
+        (7, True, ..., ...)
+        >>> result.transcript[0]["action"], result.info["stage"]
+    """
 
     seed: int
     success: bool
@@ -129,6 +141,12 @@ class TeacherStream:
             :class:`datamodules.llm.LLMTeacher`, asked once per turn for all lanes together with a
             :class:`~datamodules.llm.TeacherContext` each (state, actions, the oracle's action as a spoiler, the last
             action and whether it was a deliberate mistake).
+
+    Example:
+        >>> envs = [gym.make("ReflectRL/DangerousTaxi-v0") for _ in range(4)]
+        >>> stream = TeacherStream(envs, seed=0, stage="pickup", mistake_prob=0.2)
+        >>> turns = stream.step()  # one Turn per lane, with its reflection and oracle action
+        >>> episodes = stream.episodes(32)  # the turns of 32 whole episodes
     """
 
     def __init__(
@@ -233,6 +251,12 @@ def play_episodes(
             episode ends there as a failure, with no reward and no step of the environment.
         stage: Curriculum stage passed to ``reset``.
         teacher_reflections: Put the teacher's reflection into each turn (for a policy that reads the teacher).
+
+    Example:
+        >>> envs = [gym.make("ReflectRL/DangerousTaxi-v0") for _ in range(8)]
+        >>> results = play_episodes(envs, seeds=range(100), act=lambda turns: [t.oracle for t in turns], stage="pickup")
+        >>> sum(r.success for r in results) / len(results)
+        1.0
     """
     pending = list(seeds)[::-1]
     results: dict[int, EpisodeResult] = {}

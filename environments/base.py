@@ -20,7 +20,12 @@ OBSERVATION_CHARSET = frozenset(string.printable)
 
 
 def to_observation_text(text: str) -> str:
-    """Make ``text`` fit :data:`OBSERVATION_CHARSET`: tabs become spaces, other characters outside it become ``?``."""
+    r"""Make ``text`` fit :data:`OBSERVATION_CHARSET`: tabs become spaces, other characters outside it become ``?``.
+
+    Example:
+        >>> to_observation_text("Taxi\tat (4, 0) → here")
+        'Taxi    at (4, 0) ? here'
+    """
     text = text.replace("\t", "    ").replace("\r\n", "\n").replace("\r", "\n")
     if all(ch in OBSERVATION_CHARSET for ch in text):
         return text
@@ -34,6 +39,11 @@ def validate_action(action: Any, max_actions: int) -> int:
 
     Raises:
         ValueError: for anything else, with a message that says what an action must be.
+
+    Example:
+        >>> validate_action(np.int64(3), max_actions=6), validate_action(np.array([2]), max_actions=6)
+        (3, 2)
+        >>> validate_action(6, max_actions=6)  # raises ValueError: outside the action space Discrete(6)
     """
     value = action
     if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.integer):
@@ -68,6 +78,13 @@ class TextEnv(gym.Env[str, np.int64]):
         * ``info["success"]``: whether the task was solved (``True`` only at the end of a solved episode).
         * ``info["invalid_action"]``: ``True`` when the index was outside ``info["actions"]``.
         * A value that is not an integer in the action space raises ``ValueError``.
+
+    Example:
+        >>> env = gym.make("ReflectRL/DangerousTaxi-v0")  # DangerousTaxiEnv is a TextEnv
+        >>> observation, info = env.reset(seed=0, options={"stage": "pickup"})
+        >>> env.unwrapped.stages, env.unwrapped.current_actions == info["actions"]
+        (('pickup', 'dropoff', 'full'), True)
+        >>> env.unwrapped.teacher_reflection()  # '... so the best action now is to go north.'
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}

@@ -27,6 +27,12 @@ class ContractReport:
         failures: One sentence per broken rule (empty: the environment follows the contract).
         notes: What the environment does not provide and what that means (no oracle, no teacher, no stages).
         passed: The checks that passed, in words.
+
+    Example:
+        >>> report = check_environment("ReflectRL/DangerousTaxi-v0")
+        >>> report.ok, report.failures
+        (True, [])
+        >>> print(report)  # one line per failure (FAIL), passed check (ok) and note
     """
 
     name: str
@@ -50,8 +56,15 @@ class ContractReport:
 def make_environment(name: str, **kwargs: Any) -> gym.Env:
     """Make an environment from a registered gymnasium id or an importable ``module:Class`` (or ``module.Class``).
 
+    Keyword arguments go to the environment's constructor.
+
     Raises:
         ValueError: if ``name`` is neither, naming both forms.
+
+    Example:
+        >>> env = make_environment("ReflectRL/DangerousTaxi-v0", observation_format="compact")
+        >>> env = make_environment("environments.dangerous_taxi:DangerousTaxiEnv", stage="pickup")
+        >>> observation, info = env.reset(seed=0)
     """
     import environments  # noqa: F401  (registers ReflectRL/...)
 

@@ -14,7 +14,14 @@ ENVIRONMENT_IDS: dict[str, str] = {
 
 
 def register_environments() -> None:
-    """Register every Reflect-RL environment (idempotent)."""
+    """Register every id of :data:`ENVIRONMENT_IDS` with gymnasium (idempotent; ``import environments`` calls it).
+
+    Example:
+        >>> register_environments()
+        >>> "ReflectRL/DangerousTaxi-v0" in gym.registry
+        True
+        >>> env = gym.make("ReflectRL/DangerousTaxi-v0", stage="pickup")
+    """
     for env_id, entry_point in ENVIRONMENT_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point)

@@ -36,6 +36,10 @@ class TinyGPT2Spec:
         vocab_size: Target vocabulary of the byte-level BPE tokenizer (trained on environment text).
         num_labels: Action labels made single tokens (the most admissible actions a decision can have).
         tokenizer_samples: Episodes' worth of environment text the tokenizer is trained on.
+
+    Example:
+        >>> spec = BackboneSpec(tiny=TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, vocab_size=2048, num_labels=32))
+        >>> model, tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(spec.tiny.tokenizer_samples))
     """
 
     n_layer: int = 2
@@ -56,6 +60,10 @@ class LoRASpec:
         alpha: Scaling numerator (``lora_alpha``).
         dropout: Dropout on the adapter's input.
         target_modules: Module names to adapt (GPT-2: ``c_attn``, ``c_proj``, ``c_fc``); ``None`` = peft's default.
+
+    Example:
+        >>> spec = BackboneSpec(name_or_path="gpt2-xl", lora=LoRASpec(r=16, alpha=32, dropout=0.05))
+        >>> model, tokenizer = load_backbone(spec)  # a peft model: only the adapter trains
     """
 
     r: int = 16
@@ -76,6 +84,11 @@ class BackboneSpec:
             back as an adapter without this.
         dtype: ``float32``, ``bfloat16`` or ``float16`` for the weights.
         gradient_checkpointing: Trade compute for memory (GPU profiles).
+
+    Example:
+        >>> BackboneSpec()  # the embedded tiny GPT-2, nothing downloaded
+        >>> BackboneSpec(name_or_path="gpt2-xl", lora=LoRASpec(r=16), dtype="bfloat16", gradient_checkpointing=True)
+        >>> BackboneSpec(name_or_path="runs/taxi/reflection_sft/export")  # an earlier stage's export
     """
 
     name_or_path: str | None = None
@@ -253,6 +266,10 @@ def load_backbone(spec: BackboneSpec, texts: Callable[[], Iterable[str]] | None 
     Raises:
         FileNotFoundError: a local directory that does not exist or holds no model.
         OSError: a hub name that cannot be reached (for example, no network), with how to use a local directory.
+
+    Example:
+        >>> model, tokenizer = load_backbone(BackboneSpec(), lambda: datamodule.sample_texts(200))  # embedded default
+        >>> model, tokenizer = load_backbone(BackboneSpec(name_or_path="runs/taxi/reflection_sft/export"))
     """
     dtype = _dtype(spec.dtype)
     if spec.name_or_path is None:
@@ -285,7 +302,11 @@ def load_backbone(spec: BackboneSpec, texts: Callable[[], Iterable[str]] | None 
 def export_backbone(model: nn.Module, tokenizer: object, directory: str | Path) -> Path:
     """Save ``model`` and ``tokenizer`` as a Hugging Face directory that :func:`load_backbone` reads back.
 
-    A ``peft`` model saves its adapter only (``adapter_config.json`` names the base model).
+    A ``peft`` model saves its adapter only (``adapter_config.json`` names the base model). Returns the directory.
+
+    Example:
+        >>> directory = export_backbone(model, tokenizer, "runs/taxi/reflection_sft/export")
+        >>> model, tokenizer = load_backbone(BackboneSpec(name_or_path=str(directory)))
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,13 @@ def generate_reflections(
         observations: One observation per reflection.
         do_sample: Sample instead of greedy decoding.
         temperature: Sampling temperature.
+
+    Returns:
+        One reflection text per observation, without the end marker.
+
+    Example:
+        >>> model, tokenizer = load_backbone(BackboneSpec(name_or_path="runs/taxi/reflection_sft/export"))
+        >>> generate_reflections(model, PromptEncoder(tokenizer), [observation], do_sample=True, temperature=0.7)
     """
     if not observations:
         return []

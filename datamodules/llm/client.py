@@ -51,7 +51,14 @@ Messages = Sequence[Mapping[str, str]]
 
 
 class EndpointError(OSError):
-    """The endpoint could not give a completion (unreachable after retries, or an error it will not recover from)."""
+    """The endpoint could not give a completion (unreachable after retries, or an error it will not recover from).
+
+    Example:
+        >>> try:
+        ...     reply = client.complete([{"role": "user", "content": "Say hi."}])
+        ... except EndpointError as error:  # e.g. "Could not reach http://127.0.0.1:8000/v1/chat/completions ..."
+        ...     print(error)
+    """
 
 
 @dataclass
@@ -74,6 +81,13 @@ class EndpointConfig:
         max_concurrency: Requests in flight at once.
         cache: Keep completions on disk and answer repeated requests from there.
         cache_dir: Directory of the cache (default: chosen by the caller, under the run's output directory).
+
+    Example:
+        >>> config = EndpointConfig(model="gpt-4", api_key_env="OPENAI_API_KEY", max_tokens=96)
+        >>> local = EndpointConfig.from_dict({"base_url": "http://127.0.0.1:8000/v1", "model": "mistral",
+        ...                                   "api_key_env": None})
+        >>> local.url
+        'http://127.0.0.1:8000/v1/chat/completions'
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -232,6 +246,11 @@ class ChatClient:
 
     Raises:
         ValueError: if the config names an API key variable that is not set.
+
+    Example:
+        >>> client = ChatClient(EndpointConfig(model="gpt-4"), cache_dir="runs/llm_cache")  # key from $OPENAI_API_KEY
+        >>> reply = client.complete([{"role": "user", "content": "Say hi."}], max_tokens=8)
+        >>> reply.text, reply.cached, client.usage_summary()
     """
 
     def __init__(self, config: EndpointConfig, cache_dir: str | os.PathLike[str] | None = None) -> None:

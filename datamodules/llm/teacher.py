@@ -118,6 +118,12 @@ class LLMTeacher:
 
     Attributes:
         spoiler_mentions: Reflections so far that mention a spoiler or an optimal action (a warning is logged).
+
+    Example:
+        >>> teacher = LLMTeacher(ChatClient(EndpointConfig(model="gpt-4"), cache_dir="runs/llm_cache"), max_words=50)
+        >>> context = TeacherContext(observation, info["actions"], oracle_action=info["actions"][info["oracle_action"]])
+        >>> [reflection] = teacher.reflect([context])  # ends with the next action, e.g. '... I will "go north".'
+        >>> stream = TeacherStream(envs, teacher=teacher)  # instead of the environment's rule-based teacher
     """
 
     def __init__(self, client: ChatClient, max_words: int = 50) -> None:
