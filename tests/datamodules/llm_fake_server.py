@@ -42,6 +42,14 @@ class FakeChatServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.headers.append(dict(self.headers))
                     scripted = server.script.popleft() if server.script else None
+                counted = [True]
+
+                def finished() -> None:
+                    with server._lock:
+                        if counted[0]:
+                            server.in_flight -= 1
+                            counted[0] = False
+
                 try:
                     if self.path.rstrip("/") != "/v1/chat/completions":
                         status, headers, payload, delay = 404, {}, {"error": {"message": "no such route"}}, 0.0
@@ -56,6 +64,8 @@ class FakeChatServer:
                             payload = completion(server.reply(body), body)
                     time.sleep(delay)
                     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                    # done before the answer goes out: the client cannot send its next request while this one counts
+                    finished()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -66,8 +76,7 @@ class FakeChatServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     pass
                 finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    finished()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
