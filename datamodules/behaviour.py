@@ -8,6 +8,26 @@ from typing import Any
 import numpy as np
 
 
+def require_oracle(info: Mapping[str, Any]) -> int:
+    """The oracle's action index of a turn.
+
+    Raises:
+        ValueError: if the environment gives none, naming what the SFT stages can do instead.
+
+    Example:
+        >>> require_oracle({"actions": ["go north", "go south"], "oracle_action": 1})
+        1
+    """
+    oracle = info.get("oracle_action")
+    if oracle is None:
+        raise ValueError(
+            "The environment gives no info['oracle_action'], so the SFT stages cannot label its turns. Train them from "
+            "a JSONL dataset instead (--data.dataset=turns.jsonl: turns an LLM or a person labelled), or skip them "
+            "and start RLFT from a policy export (--model.init_args.backbone.name_or_path=DIR)."
+        )
+    return int(oracle)
+
+
 def teacher_action(info: Mapping[str, Any], rng: np.random.Generator, mistake_prob: float = 0.0) -> tuple[int, bool]:
     """Pick the teacher's action for one turn.
 
@@ -29,12 +49,7 @@ def teacher_action(info: Mapping[str, Any], rng: np.random.Generator, mistake_pr
     """
     if not 0.0 <= mistake_prob <= 1.0:
         raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
-    oracle = info.get("oracle_action")
-    if oracle is None:
-        raise ValueError(
-            "The environment gives no info['oracle_action'], so the teacher cannot act; "
-            "train the SFT stages from a dataset instead."
-        )
+    oracle = require_oracle(info)
     if mistake_prob > 0 and rng.random() < mistake_prob:
         wrong = info.get("mistake_actions")
         if wrong is None:

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from datamodules.behaviour import teacher_action
+from datamodules.behaviour import require_oracle, teacher_action
 from datamodules.llm.teacher import TeacherContext
 
 
@@ -186,7 +186,15 @@ class TeacherStream:
         if not self.with_reflection:
             return [None] * len(self.envs)
         if self.teacher is None:
-            return [env.unwrapped.teacher_reflection() for env in self.envs]
+            try:
+                return [env.unwrapped.teacher_reflection() for env in self.envs]
+            except (AttributeError, NotImplementedError) as error:
+                name = type(self.envs[0].unwrapped).__name__
+                raise ValueError(
+                    f"{name} has no rule-based teacher (teacher_reflection() failed: {error!r}). Let an LLM write the "
+                    "reflections (--data.teacher='{base_url: ..., model: ...}'), train from a JSONL dataset "
+                    "(--data.dataset=turns.jsonl), or train without reflections (--model.init_args.reflection=null)."
+                ) from error
         contexts = []
         for (observation, info, _, _), previous in zip(self._lanes, self._previous, strict=True):
             actions = list(info["actions"])
@@ -199,6 +207,8 @@ class TeacherStream:
     def step(self) -> list[Turn]:
         """Advance every lane by one turn; return the turns taken (one per lane)."""
         self._reset_finished()
+        for _, info, _, _ in self._lanes:
+            require_oracle(info)  # before asking a teacher: its reflections lead to the oracle's action
         turns, actions = [], []
         reflections = self._reflections()
         for lane, (observation, info, episode_seed, step) in enumerate(self._lanes):

@@ -68,3 +68,41 @@ def test_check_env_command_prints_the_report_and_fails_on_a_broken_environment(c
     assert "FAIL" in capsys.readouterr().out
     assert main(["check-env", "nowhere"]) == 1
     assert "registered gymnasium id" in capsys.readouterr().err
+
+
+class NoTeacher(gym.Env):
+    """Follows the contract but has neither an oracle nor a teacher (with_oracle=True: an oracle, still no teacher)."""
+
+    observation_space = gym.spaces.Text(max_length=100)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, with_oracle: bool = False) -> None:
+        self.with_oracle = with_oracle
+
+    def _info(self):
+        return {"actions": ["wait", "go"], **({"oracle_action": 1} if self.with_oracle else {})}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return "a room", self._info()
+
+    def step(self, action):
+        return "a room", 0.0, True, False, {**self._info(), "success": False}
+
+
+def test_a_stage_says_what_the_environment_lacks_and_which_alternative_exists(tmp_path, capsys):
+    from lightning_modules.cli import main
+
+    def stage1(env_kwargs: str) -> str:
+        code = main(["fit", "--config", "configs/dangerous_taxi/reflection_sft.yaml",
+                     "--data.env_id=tests.environments.test_check:NoTeacher", f"--data.env_kwargs={env_kwargs}",
+                     "--data.teacher_episodes=null", "--data.num_envs=2", "--trainer.max_steps=1",
+                     f"--trainer.logger.init_args.save_dir={tmp_path}",
+                     "--model.init_args.backbone.tiny.n_embd=32"])  # fmt: skip
+        assert code == 1
+        return capsys.readouterr().err
+
+    no_oracle = stage1("{}")
+    assert "no info['oracle_action']" in no_oracle and "--data.dataset" in no_oracle
+    no_teacher = stage1('{"with_oracle": true}')
+    assert "NoTeacher has no rule-based teacher" in no_teacher and "--data.teacher" in no_teacher
