@@ -32,7 +32,8 @@ def grouped_table(results: dict[str, dict[str, float]], key: str | None) -> str:
     if not key:
         return ""
     pattern = re.compile(rf"^test/episodes_{re.escape(key)}_(?P<value>.+)$")  # greedy groups have counts
-    values = sorted({m.group("value") for r in results.values() for k in r if (m := pattern.match(k))})
+    values = sorted({m.group("value") for r in results.values() for k in r if (m := pattern.match(k))} - {""})
+    values = [v for v in values if not v.endswith("_sampled")]  # sampled play has its own counts
     if not values:
         return ""
     lines = ["| policy | " + " | ".join(values) + " |", "|---|" + "---:|" * len(values)]
