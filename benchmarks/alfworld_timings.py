@@ -113,7 +113,7 @@ def players(args: argparse.Namespace):
     if args.reflection and args.policy:
         reflection, tokenizer = load_backbone(BackboneSpec(name_or_path=args.reflection))
         policy, _ = load_backbone(BackboneSpec(name_or_path=args.policy))
-        return reflection.eval(), policy.eval(), tokenizer, "the stage-1 and stage-2 exports"
+        return reflection.eval(), policy.eval(), tokenizer, f"the exports {args.reflection} and {args.policy}"
     torch.manual_seed(0)
     datamodule = RolloutDataModule(ENV_ID, ENV_KWARGS, num_envs=2)
     spec = BackboneSpec(tiny=TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, n_positions=384, num_labels=16))
