@@ -15,6 +15,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+#: The environment variable the tests keep their fake API key in, and the key (it must never appear on disk).
+KEY_ENV = "REFLECT_RL_TEST_KEY"
+KEY = "sk-test-DO-NOT-LEAK-0123456789"
+
 
 class FakeChatServer:
     def __init__(self, reply: Callable[[dict[str, Any]], str] | None = None, delay: float = 0.0) -> None:

@@ -6,18 +6,9 @@ import threading
 import time
 
 import pytest
-from llm_fake_server import FakeChatServer, user_text
+from llm_fake_server import KEY, KEY_ENV, FakeChatServer, user_text
 
 from datamodules.llm.client import ChatClient, EndpointConfig, EndpointError
-
-KEY_ENV = "REFLECT_RL_TEST_KEY"
-KEY = "sk-test-DO-NOT-LEAK-0123456789"
-
-
-@pytest.fixture
-def key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY
 
 
 @pytest.fixture

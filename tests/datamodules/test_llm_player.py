@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from llm_fake_server import FakeChatServer, user_text
+from llm_fake_server import KEY, KEY_ENV, FakeChatServer, user_text
 
 from datamodules.llm.client import ChatClient, EndpointConfig
 from datamodules.prompt import ACTION_LABELS, recommended_action
@@ -14,8 +14,6 @@ from lightning_modules.agent import TEACHER
 from lightning_modules.llm_agent import LLMAgent, evaluate, parse_label
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY_ENV = "REFLECT_RL_TEST_KEY"
-KEY = "sk-test-DO-NOT-LEAK-player-7"
 ANALYSIS = "I should look at where the passenger waits before I move."
 ACTIONS = ["go south", "go north", "go east", "go west", "pick up the passenger", "drop off the passenger"]
 
@@ -34,12 +32,6 @@ def fake_llm(body):
     analysis, actions = read_prompt(user_text(body))
     choice = recommended_action(analysis or "", actions)
     return f" {ACTION_LABELS[choice if choice is not None else 0]}."
-
-
-@pytest.fixture
-def key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY
 
 
 @pytest.fixture

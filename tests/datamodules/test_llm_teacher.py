@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from llm_fake_server import FakeChatServer, user_text
+from llm_fake_server import KEY, KEY_ENV, FakeChatServer, user_text
 
 from datamodules.llm.client import ChatClient, EndpointConfig
 from datamodules.llm.teacher import (
@@ -22,8 +22,6 @@ from datamodules.rollout import TeacherStream, make_envs
 from datamodules.rollout_datamodule import RolloutDataModule
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY_ENV = "REFLECT_RL_TEST_KEY"
-KEY = "sk-test-DO-NOT-LEAK-teacher-42"
 TAXI = {"observation_format": "compact"}
 
 
@@ -33,12 +31,6 @@ def fake_teacher(body):
     oracle = re.search(r'Spoiler: the best action to take next is "([^"]+)"', text).group(1)
     corrective = "CORRECTIVE " if "was a mistake" in text else ""
     return f'{corrective}The taxi should keep moving, so next I will "{oracle}".'
-
-
-@pytest.fixture
-def key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, KEY)
-    return KEY
 
 
 @pytest.fixture
