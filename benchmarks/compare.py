@@ -223,7 +223,8 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
     lines = [
         "# The paper's comparisons on the tiny CPU profiles",
         "",
-        f"Command: `{command}` ({minutes:.0f} min on {platform.machine()}, 2 CPU cores). Runs under "
+        f"Command: `{command}` ({minutes:.0f} min for this invocation, which reuses finished runs; each run's stage "
+        f"times are in its `results.txt`), {platform.machine()}, 2 CPU cores. Runs under "
         f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`. Seeds: "
         f"{', '.join(map(str, args.seeds))}. Held-out greedy success, mean ± standard deviation over seeds (each seed "
         "in brackets), on the same test set for every method. Choices were made on validation seeds only; nothing "
@@ -261,7 +262,9 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             cells = []
             for threshold in (0.5, 0.8):
                 reached = [r for c in curve_runs if c and (r := first_reach(c, threshold))]
-                if reached:
+                if reached and all(r[1] == 0 for r in reached):
+                    cells += [f"at the first RL step ({len(reached)}/{len(curve_runs)})", "0"]
+                elif reached:
                     cells += [f"{statistics.fmean(r[0] for r in reached):,.0f} ({len(reached)}/{len(curve_runs)})",
                               f"{statistics.fmean(r[1] for r in reached) / 60:.1f}"]  # fmt: skip
                 else:
