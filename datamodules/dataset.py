@@ -29,6 +29,7 @@ import yaml
 
 from datamodules.prompt import action_label, label_index
 from datamodules.rollout import Turn
+from environments.jsonl import jsonl_records
 
 #: Fields every record must have, with their JSON types.
 REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -177,19 +178,11 @@ def read_dataset(path: str | os.PathLike[str], env_id: str | None = None, max_ac
     if not path.is_file():
         raise FileNotFoundError(f"Dataset {path} does not exist (make one with reflect-rl export-dataset).")
     turns: list[Turn] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                message = f"{path}:{number}: not valid JSON: {error.msg} (column {error.colno})."
-                raise DatasetFileError(message) from None
-            try:
-                turns.append(record_to_turn(record, env_id, max_actions))
-            except ValueError as error:
-                raise DatasetFileError(f"{path}:{number}: {error}.") from None
+    for number, record in jsonl_records(path, DatasetFileError):
+        try:
+            turns.append(record_to_turn(record, env_id, max_actions))
+        except ValueError as error:
+            raise DatasetFileError(f"{path}:{number}: {error}.") from None
     if not turns:
         raise DatasetFileError(f"{path}: no records.")
     return turns

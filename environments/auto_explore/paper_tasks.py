@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.auto_explore.tasks import Task, TaskFileError, check_task, save_tasks
+from environments.jsonl import jsonl_records
 
 
 def _unwrap(name: str) -> str:
@@ -101,14 +102,7 @@ def _records(path: Path) -> list[tuple[int, Any]]:
             return list(enumerate(json.loads(text), start=1))
         except json.JSONDecodeError as error:
             raise TaskFileError(f"{path}:{error.lineno}: not valid JSON: {error.msg}.") from None
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append((number, json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise TaskFileError(f"{path}:{number}: not valid JSON: {error.msg}.") from None
-    return records
+    return list(jsonl_records(path, TaskFileError))
 
 
 def import_paper_tasks(

@@ -22,6 +22,7 @@ from typing import Any
 
 from environments.auto_explore.actions import directory_view, nearest_target, route
 from environments.auto_explore.sandbox import Sandbox, split_relpath
+from environments.jsonl import jsonl_records
 
 #: Curriculum stages: the depth of the target file (number of ``cd`` from the root), easiest first, then all tasks.
 STAGES: tuple[str, ...] = ("0", "1", "2", "3", "all")
@@ -134,26 +135,19 @@ def load_tasks(path: str | os.PathLike[str]) -> list[Task]:
     path = Path(path)
     tasks: list[Task] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TaskFileError(f"{path}:{number}: not valid JSON: {error.msg} (column {error.colno}).") from error
-            try:
-                task = Task.from_dict(data)
-            except (ValueError, TypeError) as error:
-                raise TaskFileError(f"{path}:{number}: bad task: {error}") from error
-            if not os.path.isabs(task.root):
-                task.root = os.path.normpath(os.path.join(path.parent, task.root))
-            if task.task_id in seen:
-                raise TaskFileError(
-                    f"{path}:{number}: duplicate task_id {task.task_id!r} (first on line {seen[task.task_id]})."
-                )
-            seen[task.task_id] = number
-            tasks.append(task)
+    for number, data in jsonl_records(path, TaskFileError):
+        try:
+            task = Task.from_dict(data)
+        except (ValueError, TypeError) as error:
+            raise TaskFileError(f"{path}:{number}: bad task: {error}") from error
+        if not os.path.isabs(task.root):
+            task.root = os.path.normpath(os.path.join(path.parent, task.root))
+        if task.task_id in seen:
+            raise TaskFileError(
+                f"{path}:{number}: duplicate task_id {task.task_id!r} (first on line {seen[task.task_id]})."
+            )
+        seen[task.task_id] = number
+        tasks.append(task)
     return tasks
 
 
