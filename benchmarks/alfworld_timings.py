@@ -26,9 +26,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from players import load_players  # noqa: E402
+
 import datamodules.rollout as rollout  # noqa: E402
-from datamodules import PromptEncoder, RolloutDataModule  # noqa: E402
-from lightning_modules import ActionHead, Agent, BackboneSpec, Reflector, TinyGPT2Spec, load_backbone  # noqa: E402
+from datamodules import PromptEncoder  # noqa: E402
+from lightning_modules import ActionHead, Agent, Reflector, TinyGPT2Spec  # noqa: E402
 
 ENV_ID = "ReflectRL/ALFWorld-v0"
 ENV_KWARGS = {"stage": "all", "num_scenes": 8, "max_actions": 16, "history_length": 1, "horizon": 15}
@@ -110,17 +112,8 @@ def expert_sweep(num_scenes: int) -> list[str]:
 
 
 def players(args: argparse.Namespace):
-    if args.reflection and args.policy:
-        reflection, tokenizer = load_backbone(BackboneSpec(name_or_path=args.reflection))
-        policy, _ = load_backbone(BackboneSpec(name_or_path=args.policy))
-        return reflection.eval(), policy.eval(), tokenizer, f"the exports {args.reflection} and {args.policy}"
-    torch.manual_seed(0)
-    datamodule = RolloutDataModule(ENV_ID, ENV_KWARGS, num_envs=2)
-    spec = BackboneSpec(tiny=TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, n_positions=384, num_labels=16))
-    reflection, tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(20))
-    policy = type(reflection)(reflection.config)
-    policy.load_state_dict(reflection.state_dict())
-    return reflection.eval(), policy.eval(), tokenizer, "untrained embedded tiny GPT-2s (2 layers x 128)"
+    tiny = TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, n_positions=384, num_labels=16)
+    return load_players(args.reflection, args.policy, ENV_ID, ENV_KWARGS, tiny, samples=20)
 
 
 def rollout_rates(args: argparse.Namespace) -> list[str]:

@@ -24,9 +24,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datamodules import PromptEncoder, RolloutDataModule  # noqa: E402
+from players import load_players  # noqa: E402
+
+from datamodules import PromptEncoder  # noqa: E402
 from datamodules.rollout import make_envs  # noqa: E402
-from lightning_modules import ActionHead, BackboneSpec, TinyGPT2Spec, load_backbone  # noqa: E402
+from lightning_modules import ActionHead, TinyGPT2Spec  # noqa: E402
 from lightning_modules.agent import Agent  # noqa: E402
 from lightning_modules.reflection import Reflector  # noqa: E402
 
@@ -36,17 +38,8 @@ ENV_KWARGS = {"observation_format": "compact"}
 
 
 def players(args: argparse.Namespace):
-    if args.reflection and args.policy:
-        reflection, tokenizer = load_backbone(BackboneSpec(name_or_path=args.reflection))
-        policy, _ = load_backbone(BackboneSpec(name_or_path=args.policy))
-        return reflection.eval(), policy.eval(), tokenizer, "stage-1 and stage-2 exports"
-    torch.manual_seed(0)
-    datamodule = RolloutDataModule(ENV_ID, ENV_KWARGS, num_envs=4)
-    spec = BackboneSpec(tiny=TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, n_positions=256, num_labels=6))
-    reflection, tokenizer = load_backbone(spec, lambda: datamodule.sample_texts(100))
-    policy = type(reflection)(reflection.config)
-    policy.load_state_dict(reflection.state_dict())
-    return reflection.eval(), policy.eval(), tokenizer, "untrained embedded tiny GPT-2s (2 layers x 128)"
+    tiny = TinyGPT2Spec(n_layer=2, n_embd=128, n_head=4, n_positions=256, num_labels=6)
+    return load_players(args.reflection, args.policy, ENV_ID, ENV_KWARGS, tiny, samples=100)
 
 
 def measure(agent: Agent, lanes: int, seeds: list[int], stage: str) -> tuple[float, int, float]:
