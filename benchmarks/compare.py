@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -38,14 +39,26 @@ class Method:
     variant: str  # "base", "no_negatives" or "no_curriculum": which configs the pipeline runs
     policy: str  # a row of the pipeline's results.json
     rl_stage: str | None  # the pipeline stage whose training curve this method has
+    stages: tuple[str, ...]  # every stage that trains this method's players, in order
 
 
+WITH_REFLECTION = ("reflection_sft", "policy_sft", "reflect_rl")
 METHODS = {
-    "sft": Method("SFT only", "base", "SFT policy", None),
-    "rl_no_reflection": Method("SFT + RL without reflection", "base", "RL, no reflection", "rl_no_reflection"),
-    "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl"),
-    "no_negatives": Method("Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl"),
-    "no_curriculum": Method("Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl"),
+    "sft": Method("SFT only", "base", "SFT policy", None, WITH_REFLECTION[:2]),
+    "rl_no_reflection": Method(
+        "SFT + RL without reflection",
+        "base",
+        "RL, no reflection",
+        "rl_no_reflection",
+        ("policy_sft_no_reflection", "rl_no_reflection"),
+    ),  # fmt: skip
+    "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl", WITH_REFLECTION),
+    "no_negatives": Method(
+        "Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl", WITH_REFLECTION
+    ),  # fmt: skip
+    "no_curriculum": Method(
+        "Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl", WITH_REFLECTION
+    ),  # fmt: skip
 }
 DEFAULT_METHODS = ("sft", "rl_no_reflection", "reflect_rl", "no_curriculum")
 
@@ -128,6 +141,39 @@ def training_curve(log_dir: Path, window: int = 10) -> list[tuple[float, float, 
 def first_reach(curve: list[tuple[float, float, float]], threshold: float) -> tuple[float, float] | None:
     """Environment steps and seconds at which the smoothed training success first reaches ``threshold``."""
     return next(((steps, seconds) for steps, rate, seconds in curve if rate >= threshold), None)
+
+
+class Validation(NamedTuple):
+    """One validation of a method's policy, placed on the timeline of all the stages that trained the method."""
+
+    minutes: float  # since the method's first stage began
+    updates: int  # optimizer steps of every stage so far (reflection SFT included)
+    env_steps: float  # environment steps of RL so far
+    success: float  # held-out validation success
+
+
+def validation_timeline(output: Path, stages: tuple[str, ...]) -> list[Validation]:
+    """Every validation of the policy across ``stages``, in the order the stages ran.
+
+    A stage lasts from the moment its logger was created (the time stamp in the event file's name) to its last logged
+    event; validation success is the policy's, on held-out episodes of the task the test uses, with the reflections it
+    really reads. Stages without a policy (reflection SFT) only add time and updates.
+    """
+    minutes, updates, points = 0.0, 0, []
+    for stage in stages:
+        log_dir = output / stage / "version_0"
+        events = sorted(log_dir.glob("events.out.tfevents.*"))
+        if not events:
+            return []  # a stage that never ran: no timeline
+        start = float(events[0].name.split(".")[3])
+        tags = scalars(log_dir)
+        env_steps = sorted((step, value) for step, value, _ in tags.get("rollout/env_steps", []))
+        for step, rate, wall in tags.get("val/success_rate", []):
+            steps = max((value for logged, value in env_steps if logged <= step), default=0.0)
+            points.append(Validation(minutes + (wall - start) / 60, updates + step + 1, steps, rate))
+        minutes += (max(wall for values in tags.values() for _, _, wall in values) - start) / 60
+        updates += max(step for step, _, _ in tags["train/loss"]) + 1
+    return points
 
 
 def peak_memory(stage_dir: Path) -> float | None:
@@ -217,6 +263,41 @@ def plot_curves(env: str, curves: dict[str, list[list[tuple[float, float, float]
     plt.close(fig)
 
 
+def validation_intervals(env: str) -> str:
+    """How often each stage with a policy validates, read from ``env``'s configs."""
+    every = {stage: yaml.safe_load((ROOT / "configs" / env / f"{stage}.yaml").read_text())["trainer"].get(
+        "val_check_interval") for stage in ("policy_sft", "reflect_rl")}  # fmt: skip
+    return f"{every['policy_sft']} policy-SFT updates and {every['reflect_rl']} RL steps"
+
+
+def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], path: Path) -> None:
+    """Validation success against minutes since training began, one line per method and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    config = yaml.safe_load((ROOT / "configs" / env / "reflection_sft.yaml").read_text())
+    ax.axvspan(0, config["trainer"]["max_steps"], color="grey", alpha=0.12, label="reflection SFT")
+    for name, runs in timelines.items():
+        colour = None
+        for i, run in enumerate(runs):
+            label = f"{METHODS[name].title} ({len(runs)} seeds)" if i == 0 else None
+            updates, success = [v.updates for v in run], [v.success for v in run]
+            (line,) = ax.plot(updates, success, marker="o", markersize=3, color=colour, alpha=0.8, label=label)
+            colour = line.get_color()
+    ax.set_xlabel("optimizer steps of every stage of the method, in order (reflection SFT included)")
+    ax.set_ylabel("validation success")
+    ax.set_title(f"{env}: held-out validation success of the policy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], minutes: float) -> str:
     """The markdown page: results per method and environment, the paper's numbers, curves, times and memory."""
     command = "python benchmarks/compare.py " + " ".join(sys.argv[1:])
@@ -270,6 +351,40 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
                 else:
                     cells += [f"not reached (0/{len(curve_runs)})", "-"]
             lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
+        timelines = {
+            name: [
+                validation_timeline(output, METHODS[name].stages)
+                for seed in args.seeds
+                if (output := runs.get((env, seed, METHODS[name].variant)))
+            ]
+            for name in args.methods
+        }
+        timelines = {name: [t for t in runs_ if t] for name, runs_ in timelines.items()}
+        picture = args.output.parent / f"results_{env}_validation.png"
+        plot_timelines(env, {k: v for k, v in timelines.items() if v}, picture)
+        lines += ["", "From the start of training, every stage a method needs counted in order (reflection SFT too): "
+                  "optimizer steps, minutes and RL environment steps until the policy's validation success on the "
+                  "test's task first reaches 50% and 80% (mean over the seeds that reached it). Validation runs every "
+                  f"{validation_intervals(env)}, so these are upper bounds at that resolution. The SFT stages of "
+                  "every method read the same teacher episodes, so only RL adds environment steps; minutes depend "
+                  "on the load of the machine, optimizer steps do not.", ""]  # fmt: skip
+        lines += ["| method | 50%: steps | 50%: min | 50%: RL env steps | 80%: steps | 80%: min | 80%: RL env steps "
+                  "| last validation |", "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for name, runs_ in timelines.items():
+            if not runs_:
+                continue
+            cells = []
+            for threshold in (0.5, 0.8):
+                reached = [v for t in runs_ if (v := next((v for v in t if v.success >= threshold), None))]
+                if reached:
+                    cells += [f"{statistics.fmean(v.updates for v in reached):,.0f} ({len(reached)}/{len(runs_)})",
+                              f"{statistics.fmean(v.minutes for v in reached):.1f}",
+                              f"{statistics.fmean(v.env_steps for v in reached):,.0f}"]  # fmt: skip
+                else:
+                    cells += [f"not reached (0/{len(runs_)})", "-", "-"]
+            cells.append(spread([t[-1].success for t in runs_]))
+            lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
+        lines += ["", f"![validation success against optimizer steps]({picture.name})", ""]
         lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
                   "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
         seed = args.seeds[0]
