@@ -7,7 +7,9 @@ Every method of an environment sees the same teacher episodes (the SFT budget of
 and the same held-out test set; a seed changes the training episodes and the initialisation, never the test set.
 Each (environment, seed, variant) is one ``reflect-rl pipeline`` run under ``--run-dir``; methods that share a stage
 share its export (``no_curriculum`` reuses the stage-1 and stage-2 exports of ``reflect_rl``), and a run whose export
-exists is reused, so an interrupted comparison resumes where it stopped.
+exists is reused, so an interrupted comparison resumes where it stopped. Runs made by different invocations (say,
+three seeds of DangerousTaxi, and one of AutoExplore with ``--rl-steps 50``) go on one page with ``--report-only``,
+which trains nothing and quotes, per environment, the commands that trained its runs.
 """
 
 from __future__ import annotations
@@ -113,8 +115,30 @@ def run_pipeline(env: str, variant: str, seed: int, run_dir: Path, baseline: boo
                "--output-dir", str(output), "--skip-existing", *(["--baseline"] if baseline else []),
                *extra]  # fmt: skip
     print(f"[compare] {env} seed {seed} {variant}: {' '.join(command[2:])}", flush=True)
+    record_command(run_dir / env)
     subprocess.run(command, check=True, cwd=ROOT)
     return output
+
+
+def record_command(env_dir: Path) -> None:
+    """Remember the comparison command that trains runs of an environment (the page quotes it)."""
+    env_dir.mkdir(parents=True, exist_ok=True)
+    path = env_dir / "commands.txt"
+    command = "python benchmarks/compare.py " + " ".join(sys.argv[1:])
+    known = path.read_text().splitlines() if path.is_file() else []
+    if command not in known:
+        path.write_text("".join(f"{line}\n" for line in [*known, command]))
+
+
+def existing_runs(run_dir: Path, envs: list[str], methods: list[str]) -> dict[tuple[str, int, str], Path]:
+    """Every finished run of ``envs`` under ``run_dir`` that one of ``methods`` reads."""
+    variants = {METHODS[m].variant for m in methods}
+    return {
+        (env, int(results.parts[-3].removeprefix("seed")), results.parts[-2]): results.parent
+        for env in envs
+        for results in sorted((run_dir / env).glob("seed*/*/results.json"))
+        if results.parts[-2] in variants
+    }
 
 
 def scalars(log_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
@@ -184,10 +208,15 @@ def peak_memory(stage_dir: Path) -> float | None:
     return max(values) if values else None
 
 
-def budget(env: str) -> str:
-    """The budget every method of ``env`` shares, read from its configs."""
-    configs = {s: yaml.safe_load((ROOT / "configs" / env / f"{s}.yaml").read_text()) for s in
-               ("reflection_sft", "policy_sft", "reflect_rl")}  # fmt: skip
+def run_config(output: Path, stage: str, env: str) -> dict:
+    """The configuration a stage of a run really used (LightningCLI's copy), else the profile's config."""
+    saved = output / stage / "version_0" / "config.yaml"
+    return yaml.safe_load((saved if saved.is_file() else ROOT / "configs" / env / f"{stage}.yaml").read_text())
+
+
+def budget(env: str, output: Path) -> str:
+    """The budget every method of ``env`` shares, read from the configs of a base run."""
+    configs = {s: run_config(output, s, env) for s in ("reflection_sft", "policy_sft", "reflect_rl")}
     teacher = configs["reflection_sft"]["data"].get("teacher_episodes") or "unlimited"
     steps = {s: c["trainer"]["max_steps"] for s, c in configs.items()}
     rl = configs["reflect_rl"]
@@ -199,6 +228,18 @@ def budget(env: str) -> str:
         f"{rl['model']['init_args'].get('lr')}, KL {rl['model']['init_args'].get('kl_coef', 0)}; the test set: "
         f"{rl['data'].get('eval_stage') or 'default'} stage, seeds from {rl['data'].get('test_seed', 2_000_000)}"
     )
+
+
+def run_minutes(output: Path) -> float:
+    """Wall-clock minutes of the stages (tests included) that a run trained itself; shared stages are not counted."""
+    total = 0.0
+    for log_dir in sorted(output.glob("*/version_0")):
+        events = sorted(log_dir.glob("events.out.tfevents.*"))
+        if log_dir.parent.is_symlink() or not events:
+            continue
+        walls = [wall for values in scalars(log_dir).values() for _, _, wall in values]
+        total += (max(walls, default=float(events[0].name.split(".")[3])) - float(events[0].name.split(".")[3])) / 60
+    return total
 
 
 def gpu_profile_sizes() -> list[tuple[str, int, int]]:
@@ -304,22 +345,30 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
     lines = [
         "# The paper's comparisons on the tiny CPU profiles",
         "",
-        f"Command: `{command}` ({minutes:.0f} min for this invocation, which reuses finished runs; each run's stage "
-        f"times are in its `results.txt`), {platform.machine()}, 2 CPU cores. Runs under "
-        f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`. Seeds: "
-        f"{', '.join(map(str, args.seeds))}. Held-out greedy success, mean ± standard deviation over seeds (each seed "
-        "in brackets), on the same test set for every method. Choices were made on validation seeds only; nothing "
-        "here is tuned for one method.",
+        f"Page written by `{command}` ({minutes:.0f} min for this invocation, which reuses finished runs), "
+        f"{platform.machine()}, 2 CPU cores. Runs under "
+        f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`; the commands "
+        "that trained them are listed per environment. Held-out greedy success, mean ± standard deviation over seeds "
+        "(each seed in brackets), on the same test set for every method. Choices were made on validation seeds only; "
+        "nothing here is tuned for one method.",
         "",
     ]
     for env in args.envs:
-        lines += [f"## {env}", "", f"Budget shared by every method: {budget(env)}.", ""]
+        seeds = sorted({seed for e, seed, _ in runs if e == env})
+        if not seeds:
+            continue
+        recorded = args.run_dir / env / "commands.txt"
+        commands = recorded.read_text().splitlines() if recorded.is_file() else ["(not recorded)"]
+        base = next((runs[(env, seed, "base")] for seed in seeds if (env, seed, "base") in runs), None)
+        lines += [f"## {env}", "", f"Seeds: {', '.join(map(str, seeds))}. Trained by:", ""]
+        lines += [f"    {c}" for c in commands] + [""]
+        lines += [f"Budget shared by every method: {budget(env, base) if base else '-'}.", ""]
         lines += ["| method | held-out success | sampled | paper (GPT-2 XL) |", "|---|---|---|---|"]
         curves = {}
         for name in args.methods:
             method = METHODS[name]
             greedy, sampled, curve_runs = [], [], []
-            for seed in args.seeds:
+            for seed in seeds:
                 output = runs.get((env, seed, method.variant))
                 results = json.loads((output / "results.json").read_text())["results"] if output else {}
                 if method.policy in results:
@@ -385,10 +434,17 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             cells.append(spread([t[-1].success for t in runs_]))
             lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
         lines += ["", f"![validation success against optimizer steps]({picture.name})", ""]
+        variants = list(dict.fromkeys(METHODS[m].variant for m in args.methods))
+        lines += ["Wall-clock minutes of each run (its own stages and tests; `no_curriculum` reuses the base run's SFT "
+                  "stages); minutes depend on what else the machine was running:", ""]  # fmt: skip
+        lines += ["| seed | " + " | ".join(variants) + " |", "|---" + "|---:" * len(variants) + "|"]
+        for seed in seeds:
+            cells = [f"{run_minutes(runs[(env, seed, v)]):.1f}" if (env, seed, v) in runs else "-" for v in variants]
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
         lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
                   "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
-        seed = args.seeds[0]
-        for variant in dict.fromkeys(METHODS[m].variant for m in args.methods):
+        seed = seeds[0]
+        for variant in variants:
             output = runs.get((env, seed, variant))
             for stage in ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection"):
                 if output and not (output / stage).is_symlink() and (peak := peak_memory(output / stage)):
@@ -408,11 +464,13 @@ def main() -> None:
                         help=f"default: {' '.join(DEFAULT_METHODS)}")  # fmt: skip
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "compare")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the page from the finished runs under --run-dir")  # fmt: skip
     args, extra = parser.parse_known_args()  # anything else goes to every pipeline, e.g. --test-episodes 50
     args.run_dir = args.run_dir.resolve()
     start = time.perf_counter()
-    runs = {}
-    for env in args.envs:
+    runs = existing_runs(args.run_dir, args.envs, args.methods) if args.report_only else {}
+    for env in [] if args.report_only else args.envs:
         for seed in args.seeds:
             variants = dict.fromkeys(METHODS[m].variant for m in args.methods)
             for variant in sorted(variants, key=["base", "no_negatives", "no_curriculum"].index):
