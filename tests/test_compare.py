@@ -7,7 +7,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from compare import validation_timeline  # noqa: E402
+from compare import existing_runs, validation_timeline  # noqa: E402
 
 
 def _stage(directory: Path, losses: list[int], validations: list[tuple[int, float]], env_steps=(), seconds=60.0):
@@ -39,3 +39,15 @@ def test_validations_are_placed_after_the_stages_before_them(tmp_path):
 def test_a_stage_that_never_ran_gives_no_timeline(tmp_path):
     _stage(tmp_path / "policy_sft", losses=[99], validations=[(99, 0.5)])
     assert validation_timeline(tmp_path, ("policy_sft", "reflect_rl")) == []
+
+
+def test_report_only_finds_the_finished_runs_of_the_methods_asked_for(tmp_path):
+    for seed, variant in [(0, "base"), (2, "base"), (0, "no_negatives"), (1, "base")]:
+        (tmp_path / "dangerous_taxi" / f"seed{seed}" / variant).mkdir(parents=True)
+    for seed, variant in [(0, "base"), (2, "base"), (0, "no_negatives")]:  # seed 1 never finished
+        (tmp_path / "dangerous_taxi" / f"seed{seed}" / variant / "results.json").write_text("{}")
+
+    runs = existing_runs(tmp_path, ["dangerous_taxi", "alfworld"], ["sft", "reflect_rl"])
+
+    assert sorted(runs) == [("dangerous_taxi", 0, "base"), ("dangerous_taxi", 2, "base")]
+    assert runs[("dangerous_taxi", 2, "base")] == tmp_path / "dangerous_taxi" / "seed2" / "base"
