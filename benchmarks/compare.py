@@ -293,9 +293,17 @@ def plot_curves(env: str, curves: dict[str, list[list[tuple[float, float, float]
         (line,) = ax.plot(grid, np.mean(values, axis=0), label=f"{METHODS[name].title} ({len(runs)} seeds)")
         for run in runs:
             ax.plot([p[0] for p in run], [p[1] for p in run], color=line.get_color(), alpha=0.2, linewidth=0.8)
-    ax.set_xlabel("environment steps of RL")
-    ax.set_ylabel("training success (running mean of 10 steps)")
-    ax.set_title(f"{env}: RL training success (with a curriculum: of the current stage)")
+    title = f"{env}: RL training success (with a curriculum: of the current stage)"
+    save_success_plot(fig, ax, "environment steps of RL", "training success (running mean of 10 steps)", title, path)
+
+
+def save_success_plot(fig, ax, x_label: str, y_label: str, title: str, path: Path) -> None:
+    """Label a success-rate plot (0 to 1), write it to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -312,7 +320,7 @@ def validation_intervals(env: str) -> str:
 
 
 def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], path: Path) -> None:
-    """Validation success against minutes since training began, one line per method and seed."""
+    """Validation success against optimizer steps since training began, one line per method and seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -328,15 +336,8 @@ def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], path:
             updates, success = [v.updates for v in run], [v.success for v in run]
             (line,) = ax.plot(updates, success, marker="o", markersize=3, color=colour, alpha=0.8, label=label)
             colour = line.get_color()
-    ax.set_xlabel("optimizer steps of every stage of the method, in order (reflection SFT included)")
-    ax.set_ylabel("validation success")
-    ax.set_title(f"{env}: held-out validation success of the policy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    x_label = "optimizer steps of every stage of the method, in order (reflection SFT included)"
+    save_success_plot(fig, ax, x_label, "validation success", f"{env}: held-out validation success of the policy", path)
 
 
 def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], minutes: float) -> str:
