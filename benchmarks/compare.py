@@ -15,6 +15,7 @@ which trains nothing and quotes, per environment, the commands that trained its 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -53,14 +54,14 @@ METHODS = {
         "RL, no reflection",
         "rl_no_reflection",
         ("policy_sft_no_reflection", "rl_no_reflection"),
-    ),  # fmt: skip
+    ),
     "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl", WITH_REFLECTION),
     "no_negatives": Method(
         "Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl", WITH_REFLECTION
-    ),  # fmt: skip
+    ),
     "no_curriculum": Method(
         "Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl", WITH_REFLECTION
-    ),  # fmt: skip
+    ),
 }
 DEFAULT_METHODS = ("sft", "rl_no_reflection", "reflect_rl", "no_curriculum")
 
@@ -141,8 +142,9 @@ def existing_runs(run_dir: Path, envs: list[str], methods: list[str]) -> dict[tu
     }
 
 
+@functools.cache
 def scalars(log_dir: Path) -> dict[str, list[tuple[int, float, float]]]:
-    """Every scalar of a TensorBoard run as ``tag -> [(step, value, wall_time)]``."""
+    """Every scalar of a TensorBoard run as ``tag -> [(step, value, wall_time)]`` (read once per run)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
@@ -176,26 +178,34 @@ class Validation(NamedTuple):
     success: float  # held-out validation success
 
 
+def stage_span(log_dir: Path) -> tuple[float, float] | None:
+    """When a stage began (its event file's time stamp, set when the logger was created) and its last logged event."""
+    events = sorted(log_dir.glob("events.out.tfevents.*"))
+    if not events:
+        return None
+    start = float(events[0].name.split(".")[3])
+    return start, max((wall for values in scalars(log_dir).values() for _, _, wall in values), default=start)
+
+
 def validation_timeline(output: Path, stages: tuple[str, ...]) -> list[Validation]:
     """Every validation of the policy across ``stages``, in the order the stages ran.
 
-    A stage lasts from the moment its logger was created (the time stamp in the event file's name) to its last logged
-    event; validation success is the policy's, on held-out episodes of the task the test uses, with the reflections it
-    really reads. Stages without a policy (reflection SFT) only add time and updates.
+    A stage lasts from the moment its logger was created to its last logged event (:func:`stage_span`); validation
+    success is the policy's, on held-out episodes of the task the test uses, with the reflections it really reads.
+    Stages without a policy (reflection SFT) only add time and updates.
     """
     minutes, updates, points = 0.0, 0, []
     for stage in stages:
         log_dir = output / stage / "version_0"
-        events = sorted(log_dir.glob("events.out.tfevents.*"))
-        if not events:
+        if (span := stage_span(log_dir)) is None:
             return []  # a stage that never ran: no timeline
-        start = float(events[0].name.split(".")[3])
+        start, end = span
         tags = scalars(log_dir)
         env_steps = sorted((step, value) for step, value, _ in tags.get("rollout/env_steps", []))
         for step, rate, wall in tags.get("val/success_rate", []):
             steps = max((value for logged, value in env_steps if logged <= step), default=0.0)
             points.append(Validation(minutes + (wall - start) / 60, updates + step + 1, steps, rate))
-        minutes += (max(wall for values in tags.values() for _, _, wall in values) - start) / 60
+        minutes += (end - start) / 60
         updates += max(step for step, _, _ in tags["train/loss"]) + 1
     return points
 
@@ -232,14 +242,8 @@ def budget(env: str, output: Path) -> str:
 
 def run_minutes(output: Path) -> float:
     """Wall-clock minutes of the stages (tests included) that a run trained itself; shared stages are not counted."""
-    total = 0.0
-    for log_dir in sorted(output.glob("*/version_0")):
-        events = sorted(log_dir.glob("events.out.tfevents.*"))
-        if log_dir.parent.is_symlink() or not events:
-            continue
-        walls = [wall for values in scalars(log_dir).values() for _, _, wall in values]
-        total += (max(walls, default=float(events[0].name.split(".")[3])) - float(events[0].name.split(".")[3])) / 60
-    return total
+    spans = [stage_span(log_dir) for log_dir in sorted(output.glob("*/version_0")) if not log_dir.parent.is_symlink()]
+    return sum((end - start) / 60 for start, end in filter(None, spans))
 
 
 def gpu_profile_sizes() -> list[tuple[str, int, int]]:
@@ -312,14 +316,14 @@ def save_success_plot(fig, ax, x_label: str, y_label: str, title: str, path: Pat
     plt.close(fig)
 
 
-def validation_intervals(env: str) -> str:
-    """How often each stage with a policy validates, read from ``env``'s configs."""
-    every = {stage: yaml.safe_load((ROOT / "configs" / env / f"{stage}.yaml").read_text())["trainer"].get(
-        "val_check_interval") for stage in ("policy_sft", "reflect_rl")}  # fmt: skip
+def validation_intervals(env: str, output: Path) -> str:
+    """How often each stage with a policy validated, read from the configs of a base run."""
+    every = {stage: run_config(output, stage, env)["trainer"].get("val_check_interval")
+             for stage in ("policy_sft", "reflect_rl")}  # fmt: skip
     return f"{every['policy_sft']} policy-SFT updates and {every['reflect_rl']} RL steps"
 
 
-def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], path: Path) -> None:
+def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], reflection_steps: int, path: Path) -> None:
     """Validation success against optimizer steps since training began, one line per method and seed."""
     import matplotlib
 
@@ -327,8 +331,7 @@ def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    config = yaml.safe_load((ROOT / "configs" / env / "reflection_sft.yaml").read_text())
-    ax.axvspan(0, config["trainer"]["max_steps"], color="grey", alpha=0.12, label="reflection SFT")
+    ax.axvspan(0, reflection_steps, color="grey", alpha=0.12, label="reflection SFT")
     for name, runs in timelines.items():
         colour = None
         for i, run in enumerate(runs):
@@ -404,18 +407,20 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
         timelines = {
             name: [
                 validation_timeline(output, METHODS[name].stages)
-                for seed in args.seeds
+                for seed in seeds
                 if (output := runs.get((env, seed, METHODS[name].variant)))
             ]
             for name in args.methods
         }
         timelines = {name: [t for t in runs_ if t] for name, runs_ in timelines.items()}
         picture = args.output.parent / f"results_{env}_validation.png"
-        plot_timelines(env, {k: v for k, v in timelines.items() if v}, picture)
+        reflection_steps = run_config(base, "reflection_sft", env)["trainer"]["max_steps"] if base else 0
+        plot_timelines(env, {k: v for k, v in timelines.items() if v}, reflection_steps, picture)
+        intervals = validation_intervals(env, base) if base else "-"
         lines += ["", "From the start of training, every stage a method needs counted in order (reflection SFT too): "
                   "optimizer steps, minutes and RL environment steps until the policy's validation success on the "
                   "test's task first reaches 50% and 80% (mean over the seeds that reached it). Validation runs every "
-                  f"{validation_intervals(env)}, so these are upper bounds at that resolution. The SFT stages of "
+                  f"{intervals}, so these are upper bounds at that resolution. The SFT stages of "
                   "every method read the same teacher episodes, so only RL adds environment steps; minutes depend "
                   "on the load of the machine, optimizer steps do not.", ""]  # fmt: skip
         lines += ["| method | 50%: steps | 50%: min | 50%: RL env steps | 80%: steps | 80%: min | 80%: RL env steps "
