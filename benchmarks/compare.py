@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callbacks.curves import running_mean  # noqa: E402
+from lightning_modules.pipeline import success_by_group  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ PAPER = {
     "auto_explore": {"reflect_rl": "36% / 17% (depth 1 / 2)", "rl_no_reflection": "20% / 4% (depth 1 / 2)"},
     "alfworld": {"reflect_rl": "74% (tomato task)", "rl_no_reflection": "66% (tomato task)"},
 }
+#: Order of the environments' sections on the page.
+ENV_ORDER = ("dangerous_taxi", "auto_explore", "alfworld")
 ANALYSIS_MARKER = "<!-- Written by hand below this line; compare.py keeps it when it rewrites the page. -->"
 
 
@@ -316,6 +319,45 @@ def save_success_plot(fig, ax, x_label: str, y_label: str, title: str, path: Pat
     plt.close(fig)
 
 
+def grouped_success(
+    key: str | None, seeds: list[int], results: dict[tuple[int, str], dict], methods: list[str]
+) -> list[str]:
+    """Markdown lines: each method's greedy held-out success per value of ``eval_group_by``, over the seeds.
+
+    ``results`` maps ``(seed, variant)`` to a run's ``results.json`` rows. A cell is the mean over the seeds that
+    tested the method (with the standard deviation when there are several) and the episodes per seed.
+    """
+    if not key:
+        return []
+    table = {}
+    for name in methods:
+        method = METHODS[name]
+        per_seed = [success_by_group(rows[method.policy], key) for seed in seeds
+                    if method.policy in (rows := results.get((seed, method.variant), {}))]  # fmt: skip
+        if per_seed:
+            table[METHODS[name].title] = per_seed
+    values = sorted({v for per_seed in table.values() for groups in per_seed for v in groups}, key=_natural)
+    if not values:
+        return []
+    lines = [f"Greedy held-out success by {key} (mean over seeds; n: test episodes of the group per seed):", "",
+             f"| method | {' | '.join(values)} |", "|---" + "|---:" * len(values) + "|"]  # fmt: skip
+    for title, per_seed in table.items():
+        cells = []
+        for value in values:
+            rates = [groups[value][0] for groups in per_seed if value in groups]
+            counts = sorted({groups[value][1] for groups in per_seed if value in groups})
+            sd = f" ± {statistics.stdev(rates):.0%}" if len(rates) > 1 else ""
+            n = "/".join(map(str, counts))
+            cells.append(f"{statistics.fmean(rates):.0%}{sd} (n={n})" if rates else "-")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _natural(value: str) -> tuple:
+    """Sort key that puts depth 2 before depth 10."""
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
+
+
 def validation_intervals(env: str, output: Path) -> str:
     """How often each stage with a policy validated, read from the configs of a base run."""
     every = {stage: run_config(output, stage, env)["trainer"].get("val_check_interval")
@@ -354,7 +396,8 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
         f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`; the commands "
         "that trained them are listed per environment. Held-out greedy success, mean ± standard deviation over seeds "
         "(each seed in brackets), on the same test set for every method. Choices were made on validation seeds only; "
-        "nothing here is tuned for one method.",
+        "nothing here is tuned for one method. The section of an environment that this invocation had no runs of is "
+        "kept from the page's previous version, with the commands that made it.",
         "",
     ]
     for env in args.envs:
@@ -364,6 +407,8 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
         recorded = args.run_dir / env / "commands.txt"
         commands = recorded.read_text().splitlines() if recorded.is_file() else ["(not recorded)"]
         base = next((runs[(env, seed, "base")] for seed in seeds if (env, seed, "base") in runs), None)
+        tested = {(seed, variant): json.loads((output / "results.json").read_text())["results"]
+                  for (e, seed, variant), output in runs.items() if e == env}  # fmt: skip
         lines += [f"## {env}", "", f"Seeds: {', '.join(map(str, seeds))}. Trained by:", ""]
         lines += [f"    {c}" for c in commands] + [""]
         lines += [f"Budget shared by every method: {budget(env, base) if base else '-'}.", ""]
@@ -374,7 +419,7 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             greedy, sampled, curve_runs = [], [], []
             for seed in seeds:
                 output = runs.get((env, seed, method.variant))
-                results = json.loads((output / "results.json").read_text())["results"] if output else {}
+                results = tested.get((seed, method.variant), {})
                 if method.policy in results:
                     greedy.append(results[method.policy]["test/success_rate"])
                     sampled.append(results[method.policy]["test/success_rate_sampled"])
@@ -440,6 +485,8 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             cells.append(spread([t[-1].success for t in runs_]))
             lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
         lines += ["", f"![validation success against optimizer steps]({picture.name})", ""]
+        group_key = run_config(base, "reflect_rl", env)["data"].get("eval_group_by") if base else None
+        lines += grouped_success(group_key, seeds, tested, args.methods)
         variants = list(dict.fromkeys(METHODS[m].variant for m in args.methods))
         lines += ["Wall-clock minutes of each run (its own stages and tests; `no_curriculum` reuses the base run's SFT "
                   "stages); minutes depend on what else the machine was running:", ""]  # fmt: skip
@@ -460,6 +507,25 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
     lines += [f"| `{p}` | {total:,} | {trainable:,} ({trainable / total:.2%}) |" for p, total, trainable in
               gpu_profile_sizes()]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def split_sections(page: str) -> tuple[str, dict[str, str], str]:
+    """A page as (text before the first ``## `` heading, ``heading -> section``, hand-written part with its marker)."""
+    generated, marker, analysis = page.partition(ANALYSIS_MARKER)
+    head, *parts = generated.split("\n## ")
+    sections = {part.split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n" for part in parts}
+    return head.rstrip("\n") + "\n", sections, marker + analysis
+
+
+def merge_pages(previous: str, page: str) -> str:
+    """The new page, plus the environment sections of ``previous`` that the new page has none of, plus its hand-written
+    part: an invocation that ran one environment leaves the others' results where they are (runs/ is not kept)."""
+    head, sections, _ = split_sections(page)
+    _, kept, analysis = split_sections(previous)
+    merged = {**{k: v for k, v in kept.items() if k != "GPU profiles"}, **sections}
+    order = [*ENV_ORDER, *sorted(k for k in merged if k not in ENV_ORDER and k != "GPU profiles"), "GPU profiles"]
+    body = "\n".join(merged[k] for k in order if k in merged)
+    return f"{head}\n{body}" + (f"\n{analysis}" if analysis else "")
 
 
 def main() -> None:
@@ -484,8 +550,8 @@ def main() -> None:
                 runs[(env, seed, variant)] = run_pipeline(env, variant, seed, args.run_dir, baseline, extra)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     page = report(args, runs, (time.perf_counter() - start) / 60)
-    if args.output.is_file() and ANALYSIS_MARKER in (previous := args.output.read_text()):
-        page += "\n" + ANALYSIS_MARKER + previous.split(ANALYSIS_MARKER, 1)[1]
+    if args.output.is_file():
+        page = merge_pages(args.output.read_text(), page)
     args.output.write_text(page)
     print(page)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -25,24 +24,20 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lightning_modules.pipeline import success_by_group  # noqa: E402
 
 
 def grouped_table(results: dict[str, dict[str, float]], key: str | None) -> str:
     """Greedy held-out success by group (``eval_group_by``, e.g. AutoExplore's depth), if the test logged groups."""
-    if not key:
-        return ""
-    pattern = re.compile(rf"^test/episodes_{re.escape(key)}_(?P<value>.+)$")  # greedy groups have counts
-    values = sorted({m.group("value") for r in results.values() for k in r if (m := pattern.match(k))} - {""})
-    values = [v for v in values if not v.endswith("_sampled")]  # sampled play has its own counts
+    groups = {name: success_by_group(metrics, key) for name, metrics in results.items()} if key else {}
+    values = sorted({value for by_value in groups.values() for value in by_value})
     if not values:
         return ""
     lines = ["| policy | " + " | ".join(values) + " |", "|---|" + "---:|" * len(values)]
-    for name, metrics in results.items():
-        cells = []
-        for value in values:
-            rate = metrics.get(f"test/success_rate_{key}_{value}")
-            count = metrics.get(f"test/episodes_{key}_{value}")
-            cells.append("-" if rate is None else f"{rate:.0%} (n={int(count or 0)})")
+    for name, by_value in groups.items():
+        cells = [f"{by_value[v][0]:.0%} (n={by_value[v][1]})" if v in by_value else "-" for v in values]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return f"Greedy held-out success by {key}:\n\n" + "\n".join(lines) + "\n\n"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -137,6 +138,30 @@ def main(argv: list[str] | None = None) -> int:
     (output / "results.txt").write_text(table + "\n")
     plot_rl_curves(output, [s for s in ("reflect_rl", "rl_no_reflection") if (output / s / "version_0").is_dir()])
     return 0
+
+
+def success_by_group(metrics: dict[str, float], key: str, split: str = "test") -> dict[str, tuple[float, int]]:
+    """Greedy held-out success per value of ``eval_group_by`` in a stage's logged metrics.
+
+    Args:
+        metrics: A policy's metrics as the evaluation logs them (a row of ``results.json``).
+        key: The ``eval_group_by`` key, e.g. ``"depth"`` (AutoExplore) or ``"task_type"`` (ALFWorld).
+        split: ``"test"`` or ``"val"``.
+
+    Returns:
+        ``value -> (success rate, episodes)``, sorted by value; empty if the evaluation logged no groups.
+
+    Example:
+        >>> success_by_group({"test/success_rate_depth_1": 0.5, "test/episodes_depth_1": 4.0}, "depth")
+        {'1': (0.5, 4)}
+    """
+    pattern = re.compile(rf"^{re.escape(split)}/episodes_{re.escape(key)}_(?P<value>.+)$")
+    groups = {}
+    for name, count in metrics.items():
+        if (match := pattern.match(name)) and not match["value"].endswith("_sampled"):  # sampled play counts apart
+            value = match["value"]
+            groups[value] = (metrics[f"{split}/success_rate_{key}_{value}"], int(count))
+    return dict(sorted(groups.items()))
 
 
 def results_table(results: dict[str, dict[str, float]], episodes: int, env: str, timings: dict[str, float]) -> str:

@@ -7,7 +7,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from compare import existing_runs, validation_timeline  # noqa: E402
+from compare import ANALYSIS_MARKER, existing_runs, grouped_success, merge_pages, validation_timeline  # noqa: E402
 
 
 def _stage(directory: Path, losses: list[int], validations: list[tuple[int, float]], env_steps=(), seconds=60.0):
@@ -51,3 +51,46 @@ def test_report_only_finds_the_finished_runs_of_the_methods_asked_for(tmp_path):
 
     assert sorted(runs) == [("dangerous_taxi", 0, "base"), ("dangerous_taxi", 2, "base")]
     assert runs[("dangerous_taxi", 2, "base")] == tmp_path / "dangerous_taxi" / "seed2" / "base"
+
+
+def test_a_page_keeps_the_sections_of_environments_it_did_not_rerun():
+    previous = (
+        "# Title\n\nold header\n\n## dangerous_taxi\n\nDT old table\n\n## auto_explore\n\nAE table\n\n"
+        f"## GPU profiles\n\nold sizes\n\n{ANALYSIS_MARKER}\n\n## Reading\n\nhand-written\n"
+    )
+    page = (
+        "# Title\n\nnew header\n\n## alfworld\n\nALF table\n\n## dangerous_taxi\n\nDT new table\n\n"
+        "## GPU profiles\n\nsizes\n"
+    )
+
+    merged = merge_pages(previous, page)
+
+    assert "new header" in merged and "old header" not in merged
+    assert "DT new table" in merged and "DT old table" not in merged
+    assert "AE table" in merged and "ALF table" in merged
+    assert [line for line in merged.splitlines() if line.startswith("## ")] == [
+        "## dangerous_taxi",
+        "## auto_explore",
+        "## alfworld",
+        "## GPU profiles",
+        "## Reading",
+    ]
+    assert "old sizes" not in merged and merged.rstrip().endswith("hand-written")
+
+
+def test_success_by_group_is_averaged_over_the_seeds_that_tested_the_method():
+    def row(rate_1, rate_2, n=10):
+        return {"test/success_rate": 0.5, "test/success_rate_depth_1": rate_1, "test/episodes_depth_1": n,
+                "test/success_rate_depth_2": rate_2, "test/episodes_depth_2": n,
+                "test/success_rate_depth_1_sampled": 0.0, "test/episodes_depth_1_sampled": n}  # fmt: skip
+
+    results = {(0, "base"): {"SFT policy": row(0.2, 0.0), "Reflect-RL": row(0.4, 0.1)},
+               (1, "base"): {"SFT policy": row(0.4, 0.2)}}  # fmt: skip
+
+    lines = grouped_success("depth", [0, 1], results, ["sft", "reflect_rl", "no_curriculum"])
+
+    assert lines[2] == "| method | 1 | 2 |"
+    assert lines[4] == "| SFT only | 30% ± 14% (n=10) | 10% ± 14% (n=10) |"
+    assert lines[5] == "| Reflect-RL | 40% (n=10) | 10% (n=10) |"
+    assert len(lines) == 7  # no row for a method without runs
+    assert grouped_success(None, [0], results, ["sft"]) == []
