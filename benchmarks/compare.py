@@ -7,9 +7,13 @@ Every method of an environment sees the same teacher episodes (the SFT budget of
 and the same held-out test set; a seed changes the training episodes and the initialisation, never the test set.
 Each (environment, seed, variant) is one ``reflect-rl pipeline`` run under ``--run-dir``; methods that share a stage
 share its export (``no_curriculum`` reuses the stage-1 and stage-2 exports of ``reflect_rl``), and a run whose export
-exists is reused, so an interrupted comparison resumes where it stopped. Runs made by different invocations (say,
-three seeds of DangerousTaxi, and one of AutoExplore with ``--rl-steps 50``) go on one page with ``--report-only``,
-which trains nothing and quotes, per environment, the commands that trained its runs.
+exists is reused, so an interrupted comparison resumes where it stopped.
+
+Each finished run is summarised into ``docs/results_data/<env>/seed<N>_<variant>.json`` (held-out results, curves,
+validation timelines, memory, minutes, the budget of its configs), and the page is written from every kept summary,
+so runs made by different invocations, sessions or machines (say, three seeds of DangerousTaxi today and a fourth
+tomorrow) go on one page without the runs themselves. ``--report-only`` trains nothing: it refreshes the summaries of
+the runs under ``--run-dir`` and rewrites the page, quoting per environment the commands that trained its runs.
 """
 
 from __future__ import annotations
@@ -119,19 +123,23 @@ def run_pipeline(env: str, variant: str, seed: int, run_dir: Path, baseline: boo
                "--output-dir", str(output), "--skip-existing", *(["--baseline"] if baseline else []),
                *extra]  # fmt: skip
     print(f"[compare] {env} seed {seed} {variant}: {' '.join(command[2:])}", flush=True)
-    record_command(run_dir / env)
     subprocess.run(command, check=True, cwd=ROOT)
     return output
 
 
 def record_command(env_dir: Path) -> None:
-    """Remember the comparison command that trains runs of an environment (the page quotes it)."""
+    """Remember, next to the environment's summaries, the comparison command that trains its runs (the page quotes
+    it)."""
     env_dir.mkdir(parents=True, exist_ok=True)
     path = env_dir / "commands.txt"
     command = "python benchmarks/compare.py " + " ".join(sys.argv[1:])
     known = path.read_text().splitlines() if path.is_file() else []
     if command not in known:
         path.write_text("".join(f"{line}\n" for line in [*known, command]))
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
 
 
 def existing_runs(run_dir: Path, envs: list[str], methods: list[str]) -> dict[tuple[str, int, str], Path]:
@@ -385,46 +393,101 @@ def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], refle
     save_success_plot(fig, ax, x_label, "validation success", f"{env}: held-out validation success of the policy", path)
 
 
-def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], minutes: float) -> str:
-    """The markdown page: results per method and environment, the paper's numbers, curves, times and memory."""
+def summarise_run(env: str, variant: str, output: Path) -> dict:
+    """Everything the page reads of one finished run, small enough to keep in docs/ (runs/ is not kept).
+
+    Held-out results, the RL training curves, each method's validation timeline, peak memory of the stages the run
+    trained itself, its minutes, and the facts of its configs the page quotes (budget, validation intervals, the
+    length of reflection SFT, the ``eval_group_by`` key).
+    """
+    methods = [name for name, method in METHODS.items() if method.variant == variant]
+    rl_stages = {METHODS[name].rl_stage for name in methods} - {None}
+    stages = ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection")
+    memory = {stage: peak for stage in stages
+              if not (output / stage).is_symlink() and (peak := peak_memory(output / stage))}  # fmt: skip
+    return {
+        "results": json.loads((output / "results.json").read_text())["results"],
+        "curves": {stage: training_curve(output / stage / "version_0") for stage in sorted(rl_stages)},
+        "timelines": {name: validation_timeline(output, METHODS[name].stages) for name in methods},
+        "peak_rss_mb": memory,
+        "minutes": run_minutes(output),
+        "budget": budget(env, output),
+        "validation_intervals": validation_intervals(env, output),
+        "reflection_steps": run_config(output, "reflection_sft", env)["trainer"]["max_steps"],
+        "group_key": run_config(output, "reflect_rl", env)["data"].get("eval_group_by"),
+    }
+
+
+def summary_path(data_dir: Path, env: str, seed: int, variant: str) -> Path:
+    """Where the summary of one run is kept."""
+    return data_dir / env / f"seed{seed}_{variant}.json"
+
+
+def save_summary(data_dir: Path, env: str, seed: int, variant: str, output: Path) -> None:
+    """Summarise a finished run into ``data_dir`` (see :func:`summarise_run`)."""
+    path = summary_path(data_dir, env, seed, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summarise_run(env, variant, output), indent=1) + "\n")
+
+
+def load_summaries(data_dir: Path, envs: list[str], methods: list[str]) -> dict[tuple[str, int, str], dict]:
+    """The kept summaries of ``envs`` that one of ``methods`` reads, keyed ``(env, seed, variant)``.
+
+    Curves and timelines come back as tuples and :class:`Validation` points, as the page's functions expect them.
+    """
+    variants = {METHODS[m].variant for m in methods}
+    summaries = {}
+    for env in envs:
+        for path in sorted((data_dir / env).glob("seed*_*.json")):
+            seed, variant = path.stem.removeprefix("seed").split("_", 1)
+            if variant in variants:
+                summary = json.loads(path.read_text())
+                summary["curves"] = {k: [tuple(p) for p in v] for k, v in summary["curves"].items()}
+                summary["timelines"] = {k: [Validation(*p) for p in v] for k, v in summary["timelines"].items()}
+                summaries[(env, int(seed), variant)] = summary
+    return summaries
+
+
+def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], dict], minutes: float) -> str:
+    """The markdown page from the runs' summaries: results per method and environment, the paper's numbers, curves,
+    times and memory."""
     command = "python benchmarks/compare.py " + " ".join(sys.argv[1:])
     lines = [
         "# The paper's comparisons on the tiny CPU profiles",
         "",
         f"Page written by `{command}` ({minutes:.0f} min for this invocation, which reuses finished runs), "
-        f"{platform.machine()}, 2 CPU cores. Runs under "
-        f"`{args.run_dir.relative_to(ROOT) if args.run_dir.is_relative_to(ROOT) else args.run_dir}`; the commands "
-        "that trained them are listed per environment. Held-out greedy success, mean ± standard deviation over seeds "
-        "(each seed in brackets), on the same test set for every method. Choices were made on validation seeds only; "
-        "nothing here is tuned for one method. The section of an environment that this invocation had no runs of is "
-        "kept from the page's previous version, with the commands that made it.",
+        f"{platform.machine()}, 2 CPU cores, from the summaries of the runs kept in `{_shown(args.data_dir)}` "
+        "(one JSON file per run); the commands that trained them are listed per environment. Held-out greedy "
+        "success, mean ± standard deviation over seeds (each seed in brackets), on the same test set for every "
+        "method. Choices were made on validation seeds only; nothing here is tuned for one method. The section of an "
+        "environment that has no kept summaries is kept from the page's previous version, with the commands that "
+        "made it.",
         "",
     ]
     for env in args.envs:
         seeds = sorted({seed for e, seed, _ in runs if e == env})
         if not seeds:
             continue
-        recorded = args.run_dir / env / "commands.txt"
+        recorded = args.data_dir / env / "commands.txt"
         commands = recorded.read_text().splitlines() if recorded.is_file() else ["(not recorded)"]
         base = next((runs[(env, seed, "base")] for seed in seeds if (env, seed, "base") in runs), None)
-        tested = {(seed, variant): json.loads((output / "results.json").read_text())["results"]
-                  for (e, seed, variant), output in runs.items() if e == env}  # fmt: skip
+        tested = {(seed, variant): summary["results"] for (e, seed, variant), summary in runs.items() if e == env}
         lines += [f"## {env}", "", f"Seeds: {', '.join(map(str, seeds))}. Trained by:", ""]
         lines += [f"    {c}" for c in commands] + [""]
-        lines += [f"Budget shared by every method: {budget(env, base) if base else '-'}.", ""]
+        lines += [f"Budget shared by every method: {base['budget'] if base else '-'}.", ""]
         lines += ["| method | held-out success | sampled | paper (GPT-2 XL) |", "|---|---|---|---|"]
         curves = {}
         for name in args.methods:
             method = METHODS[name]
             greedy, sampled, curve_runs = [], [], []
             for seed in seeds:
-                output = runs.get((env, seed, method.variant))
+                summary = runs.get((env, seed, method.variant))
                 results = tested.get((seed, method.variant), {})
                 if method.policy in results:
                     greedy.append(results[method.policy]["test/success_rate"])
                     sampled.append(results[method.policy]["test/success_rate_sampled"])
-                if output and method.rl_stage:
-                    curve_runs.append(training_curve(output / method.rl_stage / "version_0"))
+                if summary and method.rl_stage:
+                    curve_runs.append(summary["curves"].get(method.rl_stage, []))
             curves[name] = curve_runs
             paper = PAPER.get(env, {}).get(name, "-")
             lines.append(f"| {method.title} | {spread(greedy)} | {spread(sampled)} | {paper} |")
@@ -451,17 +514,17 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
         timelines = {
             name: [
-                validation_timeline(output, METHODS[name].stages)
+                summary["timelines"].get(name, [])
                 for seed in seeds
-                if (output := runs.get((env, seed, METHODS[name].variant)))
+                if (summary := runs.get((env, seed, METHODS[name].variant)))
             ]
             for name in args.methods
         }
         timelines = {name: [t for t in runs_ if t] for name, runs_ in timelines.items()}
         picture = args.output.parent / f"results_{env}_validation.png"
-        reflection_steps = run_config(base, "reflection_sft", env)["trainer"]["max_steps"] if base else 0
+        reflection_steps = base["reflection_steps"] if base else 0
         plot_timelines(env, {k: v for k, v in timelines.items() if v}, reflection_steps, picture)
-        intervals = validation_intervals(env, base) if base else "-"
+        intervals = base["validation_intervals"] if base else "-"
         lines += ["", "From the start of training, every stage a method needs counted in order (reflection SFT too): "
                   "optimizer steps, minutes and RL environment steps until the policy's validation success on the "
                   "test's task first reaches 50% and 80% (mean over the seeds that reached it). Validation runs every "
@@ -485,23 +548,21 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], Path], min
             cells.append(spread([t[-1].success for t in runs_]))
             lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
         lines += ["", f"![validation success against optimizer steps]({picture.name})", ""]
-        group_key = run_config(base, "reflect_rl", env)["data"].get("eval_group_by") if base else None
+        group_key = base["group_key"] if base else None
         lines += grouped_success(group_key, seeds, tested, args.methods)
         variants = list(dict.fromkeys(METHODS[m].variant for m in args.methods))
         lines += ["Wall-clock minutes of each run (its own stages and tests; `no_curriculum` reuses the base run's SFT "
                   "stages); minutes depend on what else the machine was running:", ""]  # fmt: skip
         lines += ["| seed | " + " | ".join(variants) + " |", "|---" + "|---:" * len(variants) + "|"]
         for seed in seeds:
-            cells = [f"{run_minutes(runs[(env, seed, v)]):.1f}" if (env, seed, v) in runs else "-" for v in variants]
+            cells = [f"{runs[(env, seed, v)]['minutes']:.1f}" if (env, seed, v) in runs else "-" for v in variants]
             lines.append(f"| {seed} | " + " | ".join(cells) + " |")
         lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
                   "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
         seed = seeds[0]
         for variant in variants:
-            output = runs.get((env, seed, variant))
-            for stage in ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection"):
-                if output and not (output / stage).is_symlink() and (peak := peak_memory(output / stage)):
-                    lines.append(f"| {variant}: {stage} | {peak:,.0f} |")
+            memory = runs[(env, seed, variant)]["peak_rss_mb"] if (env, seed, variant) in runs else {}
+            lines += [f"| {variant}: {stage} | {peak:,.0f} |" for stage, peak in memory.items()]
         lines.append("")
     lines += ["## GPU profiles", "", "| profile | parameters | trainable (LoRA) |", "|---|---:|---:|"]
     lines += [f"| `{p}` | {total:,} | {trainable:,} ({trainable / total:.2%}) |" for p, total, trainable in
@@ -536,20 +597,27 @@ def main() -> None:
                         help=f"default: {' '.join(DEFAULT_METHODS)}")  # fmt: skip
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "compare")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "docs" / "results_data",
+                        help="where each finished run's summary is kept; the page is written from these")  # fmt: skip
     parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: write the page from the finished runs under --run-dir")  # fmt: skip
+                        help="train nothing: summarise the finished runs under --run-dir, then write the page from "
+                        "every kept summary")  # fmt: skip
     args, extra = parser.parse_known_args()  # anything else goes to every pipeline, e.g. --test-episodes 50
     args.run_dir = args.run_dir.resolve()
     start = time.perf_counter()
     runs = existing_runs(args.run_dir, args.envs, args.methods) if args.report_only else {}
     for env in [] if args.report_only else args.envs:
+        record_command(args.data_dir / env)
         for seed in args.seeds:
             variants = dict.fromkeys(METHODS[m].variant for m in args.methods)
             for variant in sorted(variants, key=["base", "no_negatives", "no_curriculum"].index):
                 baseline = variant == "base" and "rl_no_reflection" in args.methods
                 runs[(env, seed, variant)] = run_pipeline(env, variant, seed, args.run_dir, baseline, extra)
+    for (env, seed, variant), output in runs.items():  # runs on this machine refresh their kept summaries
+        save_summary(args.data_dir, env, seed, variant, output)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    page = report(args, runs, (time.perf_counter() - start) / 60)
+    summaries = load_summaries(args.data_dir, args.envs, args.methods)
+    page = report(args, summaries, (time.perf_counter() - start) / 60)
     if args.output.is_file():
         page = merge_pages(args.output.read_text(), page)
     args.output.write_text(page)

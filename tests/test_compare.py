@@ -1,5 +1,8 @@
-"""The comparison's timeline: validations of a method placed across all the stages that trained it."""
+"""The comparison benchmark: validation timelines across stages, the page written from kept run summaries."""
 
+import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -7,7 +10,16 @@ from torch.utils.tensorboard import SummaryWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from compare import ANALYSIS_MARKER, existing_runs, grouped_success, merge_pages, validation_timeline  # noqa: E402
+from compare import (  # noqa: E402
+    ANALYSIS_MARKER,
+    existing_runs,
+    grouped_success,
+    load_summaries,
+    merge_pages,
+    report,
+    save_summary,
+    validation_timeline,
+)
 
 
 def _stage(directory: Path, losses: list[int], validations: list[tuple[int, float]], env_steps=(), seconds=60.0):
@@ -94,3 +106,39 @@ def test_success_by_group_is_averaged_over_the_seeds_that_tested_the_method():
     assert lines[5] == "| Reflect-RL | 40% (n=10) | 10% (n=10) |"
     assert len(lines) == 7  # no row for a method without runs
     assert grouped_success(None, [0], results, ["sft"]) == []
+
+
+def test_the_page_is_written_from_kept_summaries_without_the_runs(tmp_path):
+    run = tmp_path / "runs" / "dangerous_taxi" / "seed0" / "base"
+    _stage(run / "reflection_sft", losses=[99], validations=[])
+    _stage(run / "policy_sft", losses=[99], validations=[(99, 0.5)])
+    for stage in ("reflect_rl", "rl_no_reflection"):
+        writer = SummaryWriter(str(run / stage / "version_0"))
+        for step in range(4):
+            writer.add_scalar("train/loss", 1.0, step)
+            writer.add_scalar("rollout/env_steps", 100.0 * (step + 1), step)
+            writer.add_scalar("rollout/success_rate", 0.25 * step, step)
+        writer.add_scalar("val/success_rate", 0.75, 3)
+        writer.add_scalar("system/peak_rss_mb", 1234.0, 3)
+        writer.close()
+    _stage(run / "policy_sft_no_reflection", losses=[99], validations=[(99, 0.9)])
+    rows = {"SFT policy": 0.5, "Reflect-RL": 0.75, "RL, no reflection": 1.0}
+    results = {name: {"test/success_rate": rate, "test/success_rate_sampled": rate / 2} for name, rate in rows.items()}
+    (run / "results.json").write_text(json.dumps({"results": results, "seconds": {}}))
+
+    data_dir = tmp_path / "kept"
+    save_summary(data_dir, "dangerous_taxi", 0, "base", run)
+    shutil.rmtree(tmp_path / "runs")  # the page needs only the summaries
+    methods = ["sft", "rl_no_reflection", "reflect_rl"]
+    summaries = load_summaries(data_dir, ["dangerous_taxi", "alfworld"], methods)
+    args = argparse.Namespace(envs=["dangerous_taxi"], methods=methods, data_dir=data_dir, output=tmp_path / "r.md")
+    page = report(args, summaries, 0.0)
+
+    assert list(summaries) == [("dangerous_taxi", 0, "base")]
+    assert "| Reflect-RL | 75% ± 0% (75%) | 38% ± 0% (38%) | 58% (drop-off) |" in page
+    assert "| SFT only | 50% ± 0% (50%) |" in page
+    assert "| base: reflect_rl | 1,234 |" in page
+    assert "100 teacher episodes for SFT" in page  # the budget of the profile's configs
+    timeline = summaries[("dangerous_taxi", 0, "base")]["timelines"]["reflect_rl"]
+    assert [(v.updates, v.success) for v in timeline] == [(200, 0.5), (204, 0.75)]
+    assert (tmp_path / "results_dangerous_taxi_curves.png").is_file()
