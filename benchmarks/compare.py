@@ -482,7 +482,7 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], dict], min
             greedy, sampled, curve_runs = [], [], []
             for seed in seeds:
                 summary = runs.get((env, seed, method.variant))
-                results = tested.get((seed, method.variant), {})
+                results = summary["results"] if summary else {}
                 if method.policy in results:
                     greedy.append(results[method.policy]["test/success_rate"])
                     sampled.append(results[method.policy]["test/success_rate_sampled"])
