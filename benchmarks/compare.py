@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callbacks.curves import running_mean  # noqa: E402
-from lightning_modules.pipeline import success_by_group  # noqa: E402
+from lightning_modules.pipeline import group_order, success_by_group  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -344,7 +344,7 @@ def grouped_success(
                     if method.policy in (rows := results.get((seed, method.variant), {}))]  # fmt: skip
         if per_seed:
             table[METHODS[name].title] = per_seed
-    values = sorted({v for per_seed in table.values() for groups in per_seed for v in groups}, key=_natural)
+    values = sorted({v for per_seed in table.values() for groups in per_seed for v in groups}, key=group_order)
     if not values:
         return []
     lines = [f"Greedy held-out success by {key} (mean over seeds; n: test episodes of the group per seed):", "",
@@ -359,11 +359,6 @@ def grouped_success(
             cells.append(f"{statistics.fmean(rates):.0%}{sd} (n={n})" if rates else "-")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return [*lines, ""]
-
-
-def _natural(value: str) -> tuple:
-    """Sort key that puts depth 2 before depth 10."""
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 def validation_intervals(env: str, output: Path) -> str:

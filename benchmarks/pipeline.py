@@ -26,13 +26,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lightning_modules.pipeline import success_by_group  # noqa: E402
+from lightning_modules.pipeline import group_order, success_by_group  # noqa: E402
 
 
 def grouped_table(results: dict[str, dict[str, float]], key: str | None) -> str:
     """Greedy held-out success by group (``eval_group_by``, e.g. AutoExplore's depth), if the test logged groups."""
     groups = {name: success_by_group(metrics, key) for name, metrics in results.items()} if key else {}
-    values = sorted({value for by_value in groups.values() for value in by_value})
+    values = sorted({value for by_value in groups.values() for value in by_value}, key=group_order)
     if not values:
         return ""
     lines = ["| policy | " + " | ".join(values) + " |", "|---|" + "---:|" * len(values)]

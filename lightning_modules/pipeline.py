@@ -149,7 +149,7 @@ def success_by_group(metrics: dict[str, float], key: str, split: str = "test") -
         split: ``"test"`` or ``"val"``.
 
     Returns:
-        ``value -> (success rate, episodes)``, sorted by value; empty if the evaluation logged no groups.
+        ``value -> (success rate, episodes)``, sorted by `group_order`; empty if the evaluation logged no groups.
 
     Example:
         >>> success_by_group({"test/success_rate_depth_1": 0.5, "test/episodes_depth_1": 4.0}, "depth")
@@ -161,7 +161,12 @@ def success_by_group(metrics: dict[str, float], key: str, split: str = "test") -
         if (match := pattern.match(name)) and not match["value"].endswith("_sampled"):  # sampled play counts apart
             value = match["value"]
             groups[value] = (metrics[f"{split}/success_rate_{key}_{value}"], int(count))
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items(), key=lambda item: group_order(item[0])))
+
+
+def group_order(value: str) -> tuple:
+    """Sort key for group values that puts depth 2 before depth 10 and names after numbers."""
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 def results_table(results: dict[str, dict[str, float]], episodes: int, env: str, timings: dict[str, float]) -> str:

@@ -21,6 +21,8 @@ from compare import (  # noqa: E402
     validation_timeline,
 )
 
+from lightning_modules.pipeline import success_by_group  # noqa: E402
+
 
 def _stage(directory: Path, losses: list[int], validations: list[tuple[int, float]], env_steps=(), seconds=60.0):
     writer = SummaryWriter(str(directory / "version_0"))
@@ -106,6 +108,13 @@ def test_success_by_group_is_averaged_over_the_seeds_that_tested_the_method():
     assert lines[5] == "| Reflect-RL | 40% (n=10) | 10% (n=10) |"
     assert len(lines) == 7  # no row for a method without runs
     assert grouped_success(None, [0], results, ["sft"]) == []
+
+
+def test_groups_come_in_numeric_order_then_by_name():
+    metrics = {f"test/{kind}_depth_{depth}": 1.0 for depth in ("10", "2", "x") for kind in ("success_rate", "episodes")}
+
+    assert list(success_by_group(metrics, "depth")) == ["2", "10", "x"]
+    assert success_by_group(metrics, "task_type") == {}
 
 
 def test_the_page_is_written_from_kept_summaries_without_the_runs(tmp_path):
