@@ -547,11 +547,14 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], dict], min
         lines += grouped_success(group_key, seeds, tested, args.methods)
         variants = list(dict.fromkeys(METHODS[m].variant for m in args.methods))
         lines += ["Wall-clock minutes of each run (its own stages and tests; `no_curriculum` reuses the base run's SFT "
-                  "stages); minutes depend on what else the machine was running:", ""]  # fmt: skip
+                  "stages when it ran on the same machine); minutes depend on what else the machine was running:",
+                  ""]  # fmt: skip
         lines += ["| seed | " + " | ".join(variants) + " |", "|---" + "|---:" * len(variants) + "|"]
         for seed in seeds:
-            cells = [f"{runs[(env, seed, v)]['minutes']:.1f}" if (env, seed, v) in runs else "-" for v in variants]
+            cells = [minutes_cell(runs.get((env, seed, v)), v) for v in variants]
             lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        if any("*" in line for line in lines[-len(seeds) :]):
+            lines += ["", "\\* trained its own SFT stages: the base run's were not on the machine it ran on."]
         lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
                   "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
         seed = seeds[0]
@@ -563,6 +566,14 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], dict], min
     lines += [f"| `{p}` | {total:,} | {trainable:,} ({trainable / total:.2%}) |" for p, total, trainable in
               gpu_profile_sizes()]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def minutes_cell(summary: dict | None, variant: str) -> str:
+    """A run's minutes for the wall-clock table; a star marks a ``no_curriculum`` run that trained its own SFT."""
+    if summary is None:
+        return "-"
+    own_sft = variant == "no_curriculum" and "policy_sft" in summary["peak_rss_mb"]
+    return f"{summary['minutes']:.1f}" + ("\\*" if own_sft else "")
 
 
 def split_sections(page: str) -> tuple[str, dict[str, str], str]:

@@ -16,6 +16,7 @@ from compare import (  # noqa: E402
     grouped_success,
     load_summaries,
     merge_pages,
+    minutes_cell,
     report,
     save_summary,
     validation_timeline,
@@ -115,6 +116,16 @@ def test_groups_come_in_numeric_order_then_by_name():
 
     assert list(success_by_group(metrics, "depth")) == ["2", "10", "x"]
     assert success_by_group(metrics, "task_type") == {}
+
+
+def test_a_no_curriculum_run_that_trained_its_own_sft_is_marked_in_the_minutes():
+    shared = {"minutes": 5.04, "peak_rss_mb": {"reflect_rl": 2600.0}}
+    own = {"minutes": 80.0, "peak_rss_mb": {"reflection_sft": 700.0, "policy_sft": 880.0, "reflect_rl": 2600.0}}
+
+    assert minutes_cell(shared, "no_curriculum") == "5.0"
+    assert minutes_cell(own, "no_curriculum") == "80.0\\*"
+    assert minutes_cell(own, "base") == "80.0"
+    assert minutes_cell(None, "base") == "-"
 
 
 def test_the_page_is_written_from_kept_summaries_without_the_runs(tmp_path):
