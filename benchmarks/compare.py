@@ -550,10 +550,9 @@ def report(args: argparse.Namespace, runs: dict[tuple[str, int, str], dict], min
                   "stages when it ran on the same machine); minutes depend on what else the machine was running:",
                   ""]  # fmt: skip
         lines += ["| seed | " + " | ".join(variants) + " |", "|---" + "|---:" * len(variants) + "|"]
-        for seed in seeds:
-            cells = [minutes_cell(runs.get((env, seed, v)), v) for v in variants]
-            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
-        if any("*" in line for line in lines[-len(seeds) :]):
+        cells = {seed: [minutes_cell(runs.get((env, seed, v)), v) for v in variants] for seed in seeds}
+        lines += [f"| {seed} | " + " | ".join(row) + " |" for seed, row in cells.items()]
+        if any(cell.endswith("\\*") for row in cells.values() for cell in row):
             lines += ["", "\\* trained its own SFT stages: the base run's were not on the machine it ran on."]
         lines += ["", "Peak resident memory per stage (MiB, the first seed's runs):", "",
                   "| stage | peak RSS |", "|---|---:|"]  # fmt: skip
