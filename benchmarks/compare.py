@@ -138,6 +138,11 @@ def record_command(env_dir: Path) -> None:
         path.write_text("".join(f"{line}\n" for line in [*known, command]))
 
 
+def seed_count(n: int) -> str:
+    """``"1 seed"``, ``"3 seeds"``: the legend's count of the runs a line averages."""
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
 
@@ -305,7 +310,7 @@ def plot_curves(env: str, curves: dict[str, list[list[tuple[float, float, float]
             continue
         grid = np.linspace(0, min(r[-1][0] for r in runs), 100)
         values = [np.interp(grid, [p[0] for p in r], [p[1] for p in r]) for r in runs]
-        (line,) = ax.plot(grid, np.mean(values, axis=0), label=f"{METHODS[name].title} ({len(runs)} seeds)")
+        (line,) = ax.plot(grid, np.mean(values, axis=0), label=f"{METHODS[name].title} ({seed_count(len(runs))})")
         for run in runs:
             ax.plot([p[0] for p in run], [p[1] for p in run], color=line.get_color(), alpha=0.2, linewidth=0.8)
     title = f"{env}: RL training success (with a curriculum: of the current stage)"
@@ -380,7 +385,7 @@ def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], refle
     for name, runs in timelines.items():
         colour = None
         for i, run in enumerate(runs):
-            label = f"{METHODS[name].title} ({len(runs)} seeds)" if i == 0 else None
+            label = f"{METHODS[name].title} ({seed_count(len(runs))})" if i == 0 else None
             updates, success = [v.updates for v in run], [v.success for v in run]
             (line,) = ax.plot(updates, success, marker="o", markersize=3, color=colour, alpha=0.8, label=label)
             colour = line.get_color()
