@@ -396,17 +396,18 @@ def plot_timelines(env: str, timelines: dict[str, list[list[Validation]]], refle
 def summarise_run(env: str, variant: str, output: Path) -> dict:
     """Everything the page reads of one finished run, small enough to keep in docs/ (runs/ is not kept).
 
-    Held-out results, the RL training curves, each method's validation timeline, peak memory of the stages the run
-    trained itself, its minutes, and the facts of its configs the page quotes (budget, validation intervals, the
+    Held-out results, the stages the run trained itself and their peak memory, the RL training curves, each method's
+    validation timeline, its minutes, and the facts of its configs the page quotes (budget, validation intervals, the
     length of reflection SFT, the ``eval_group_by`` key).
     """
     methods = [name for name, method in METHODS.items() if method.variant == variant]
     rl_stages = {METHODS[name].rl_stage for name in methods} - {None}
     stages = ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection")
-    memory = {stage: peak for stage in stages
-              if not (output / stage).is_symlink() and (peak := peak_memory(output / stage))}  # fmt: skip
+    trained = [stage for stage in stages if (output / stage).is_dir() and not (output / stage).is_symlink()]
+    memory = {stage: peak for stage in trained if (peak := peak_memory(output / stage))}
     return {
         "results": json.loads((output / "results.json").read_text())["results"],
+        "trained_stages": trained,  # not the stages it shares with another run (symlinked exports)
         "curves": {stage: training_curve(output / stage / "version_0") for stage in sorted(rl_stages)},
         "timelines": {name: validation_timeline(output, METHODS[name].stages) for name in methods},
         "peak_rss_mb": memory,
@@ -576,7 +577,7 @@ def minutes_cell(summary: dict | None, variant: str) -> str:
     """A run's minutes for the wall-clock table; a star marks a ``no_curriculum`` run that trained its own SFT."""
     if summary is None:
         return "-"
-    own_sft = variant == "no_curriculum" and "policy_sft" in summary["peak_rss_mb"]
+    own_sft = variant == "no_curriculum" and "policy_sft" in summary["trained_stages"]
     return f"{summary['minutes']:.1f}" + ("\\*" if own_sft else "")
 
 

@@ -119,8 +119,8 @@ def test_groups_come_in_numeric_order_then_by_name():
 
 
 def test_a_no_curriculum_run_that_trained_its_own_sft_is_marked_in_the_minutes():
-    shared = {"minutes": 5.04, "peak_rss_mb": {"reflect_rl": 2600.0}}
-    own = {"minutes": 80.0, "peak_rss_mb": {"reflection_sft": 700.0, "policy_sft": 880.0, "reflect_rl": 2600.0}}
+    shared = {"minutes": 5.04, "trained_stages": ["reflect_rl"]}
+    own = {"minutes": 80.0, "trained_stages": ["reflection_sft", "policy_sft", "reflect_rl"]}
 
     assert minutes_cell(shared, "no_curriculum") == "5.0"
     assert minutes_cell(own, "no_curriculum") == "80.0\\*"
@@ -146,8 +146,16 @@ def test_the_page_is_written_from_kept_summaries_without_the_runs(tmp_path):
     results = {name: {"test/success_rate": rate, "test/success_rate_sampled": rate / 2} for name, rate in rows.items()}
     (run / "results.json").write_text(json.dumps({"results": results, "seconds": {}}))
 
+    shared = run.parent / "no_curriculum"  # shares the SFT exports of the base run, trains its own RL stage
+    shared.mkdir()
+    for stage in ("reflection_sft", "policy_sft"):
+        (shared / stage).symlink_to(run / stage, target_is_directory=True)
+    shutil.copytree(run / "reflect_rl", shared / "reflect_rl")
+    shutil.copy(run / "results.json", shared / "results.json")
+
     data_dir = tmp_path / "kept"
     save_summary(data_dir, "dangerous_taxi", 0, "base", run)
+    save_summary(data_dir, "dangerous_taxi", 0, "no_curriculum", shared)
     shutil.rmtree(tmp_path / "runs")  # the page needs only the summaries
     methods = ["sft", "rl_no_reflection", "reflect_rl"]
     summaries = load_summaries(data_dir, ["dangerous_taxi", "alfworld"], methods)
@@ -155,6 +163,12 @@ def test_the_page_is_written_from_kept_summaries_without_the_runs(tmp_path):
     page = report(args, summaries, 0.0)
 
     assert list(summaries) == [("dangerous_taxi", 0, "base")]
+    assert summaries[("dangerous_taxi", 0, "base")]["trained_stages"] == [
+        "reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection"
+    ]  # fmt: skip
+    no_curriculum = json.loads((data_dir / "dangerous_taxi" / "seed0_no_curriculum.json").read_text())
+    assert no_curriculum["trained_stages"] == ["reflect_rl"]
+    assert list(no_curriculum["peak_rss_mb"]) == ["reflect_rl"]
     assert "| Reflect-RL | 75% ± 0% (75%) | 38% ± 0% (38%) | 58% (drop-off) |" in page
     assert "| SFT only | 50% ± 0% (50%) |" in page
     assert "| base: reflect_rl | 1,234 |" in page
