@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callbacks.curves import running_mean  # noqa: E402
-from lightning_modules.pipeline import group_order, success_by_group  # noqa: E402
+from lightning_modules.pipeline import BASELINE_STAGES, STAGES, group_order, success_by_group  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,18 @@ class Method:
     stages: tuple[str, ...]  # every stage that trains this method's players, in order
 
 
-WITH_REFLECTION = ("reflection_sft", "policy_sft", "reflect_rl")
 METHODS = {
-    "sft": Method("SFT only", "base", "SFT policy", None, WITH_REFLECTION[:2]),
+    "sft": Method("SFT only", "base", "SFT policy", None, STAGES[:2]),
     "rl_no_reflection": Method(
         "SFT + RL without reflection",
         "base",
         "RL, no reflection",
         "rl_no_reflection",
-        ("policy_sft_no_reflection", "rl_no_reflection"),
+        BASELINE_STAGES,
     ),
-    "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl", WITH_REFLECTION),
-    "no_negatives": Method(
-        "Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl", WITH_REFLECTION
-    ),
-    "no_curriculum": Method(
-        "Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl", WITH_REFLECTION
-    ),
+    "reflect_rl": Method("Reflect-RL", "base", "Reflect-RL", "reflect_rl", STAGES),
+    "no_negatives": Method("Reflect-RL without negative examples", "no_negatives", "Reflect-RL", "reflect_rl", STAGES),
+    "no_curriculum": Method("Reflect-RL without curriculum", "no_curriculum", "Reflect-RL", "reflect_rl", STAGES),
 }
 DEFAULT_METHODS = ("sft", "rl_no_reflection", "reflect_rl", "no_curriculum")
 
@@ -84,7 +79,7 @@ ANALYSIS_MARKER = "<!-- Written by hand below this line; compare.py keeps it whe
 def variant_configs(env: str, variant: str, seed: int, directory: Path) -> Path:
     """Write the stage configs of one variant and seed into ``directory`` and return it."""
     directory.mkdir(parents=True, exist_ok=True)
-    for stage in ("reflection_sft", "policy_sft", "reflect_rl"):
+    for stage in STAGES:
         config = yaml.safe_load((ROOT / "configs" / env / f"{stage}.yaml").read_text())
         config["seed_everything"] = seed
         config["data"]["seed"] = seed * 100_003  # training episodes only: validation and test seeds stay fixed
@@ -109,7 +104,7 @@ def run_pipeline(env: str, variant: str, seed: int, run_dir: Path, baseline: boo
     output = run_dir / env / f"seed{seed}" / variant
     configs = variant_configs(env, variant, seed, run_dir / "configs" / env / f"seed{seed}" / variant)
     if variant == "no_curriculum":  # the SFT stages are Reflect-RL's own: share their exports
-        for stage in ("reflection_sft", "policy_sft"):
+        for stage in STAGES[:2]:
             shared = run_dir / env / f"seed{seed}" / "base" / stage
             link = output / stage
             if shared.is_dir() and not link.exists():
@@ -242,7 +237,7 @@ def run_config(output: Path, stage: str, env: str) -> dict:
 
 def budget(env: str, output: Path) -> str:
     """The budget every method of ``env`` shares, read from the configs of a base run."""
-    configs = {s: run_config(output, s, env) for s in ("reflection_sft", "policy_sft", "reflect_rl")}
+    configs = {s: run_config(output, s, env) for s in STAGES}
     teacher = configs["reflection_sft"]["data"].get("teacher_episodes") or "unlimited"
     steps = {s: c["trainer"]["max_steps"] for s, c in configs.items()}
     rl = configs["reflect_rl"]
@@ -402,8 +397,8 @@ def summarise_run(env: str, variant: str, output: Path) -> dict:
     """
     methods = [name for name, method in METHODS.items() if method.variant == variant]
     rl_stages = {METHODS[name].rl_stage for name in methods} - {None}
-    stages = ("reflection_sft", "policy_sft", "reflect_rl", "policy_sft_no_reflection", "rl_no_reflection")
-    trained = [stage for stage in stages if (output / stage).is_dir() and not (output / stage).is_symlink()]
+    paths = [output / stage for stage in (*STAGES, *BASELINE_STAGES)]
+    trained = [path.name for path in paths if path.is_dir() and not path.is_symlink()]
     memory = {stage: peak for stage in trained if (peak := peak_memory(output / stage))}
     return {
         "results": json.loads((output / "results.json").read_text())["results"],
