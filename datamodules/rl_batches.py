@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ class Episode:
     steps: list[Step]
     success: bool
     seed: int = 0
-    reflection_tokens: float = 0.0
     transcript: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -91,10 +91,19 @@ class ReplayBuffer:
         self.episodes.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"capacity": self.episodes.maxlen, "episodes": list(self.episodes)}
+        """The kept episodes as plain lists and numbers (a checkpoint loads with ``torch.load(weights_only=True)``)."""
+        episodes = [
+            {"seed": e.seed, "success": e.success, "steps": [dataclasses.astuple(step) for step in e.steps]}
+            for e in self.episodes
+        ]
+        return {"capacity": self.episodes.maxlen, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.episodes = deque(state["episodes"], maxlen=state["capacity"])
+        episodes = [
+            Episode([Step(*step) for step in e["steps"]], success=e["success"], seed=e["seed"])
+            for e in state["episodes"]
+        ]
+        self.episodes = deque(episodes, maxlen=state["capacity"])
 
 
 def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, replayed: int = 0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from datamodules.behaviour import require_oracle, teacher_action
 from datamodules.llm.teacher import TeacherContext
+from datamodules.prompt import recommended_action
 
 
 @dataclass
@@ -307,13 +308,15 @@ def play_episodes(
             lane["return"] += float(reward)
             lane["step"] += 1
             valid = choice is not None and 0 <= choice < len(turn.actions)
+            reflection = extra.get("reflection", turn.reflection)
             entry = {
                 "observation": turn.observation,
-                "reflection": extra.get("reflection", turn.reflection),
+                "reflection": reflection,
                 "action": turn.actions[choice] if valid else None,
                 "choice": int(choice) if valid else None,
                 "num_actions": len(turn.actions),
                 "oracle": turn.oracle,
+                "recommended": recommended_action(reflection, turn.actions) if reflection else None,
                 "reward": float(reward),
             }
             if not valid:

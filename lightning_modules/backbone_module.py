@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,31 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from datamodules.rollout import EpisodeResult
 from lightning_modules.action_head import ActionHead
 from lightning_modules.agent import TEACHER, Agent
-from lightning_modules.backbone import BackboneSpec, backbone_from_state, backbone_state, export_backbone, load_backbone
+from lightning_modules.backbone import (
+    BackboneSpec,
+    LoRASpec,
+    TinyGPT2Spec,
+    backbone_from_state,
+    backbone_state,
+    export_backbone,
+    load_backbone,
+)
 from lightning_modules.reflection import Reflector
+
+
+def _backbone_spec(backbone: BackboneSpec | dict | None) -> BackboneSpec:
+    """A :class:`BackboneSpec` from itself, ``None`` (the default) or its plain-data form (a checkpoint's)."""
+    if backbone is None or isinstance(backbone, BackboneSpec):
+        return backbone or BackboneSpec()
+    fields = dict(backbone)
+    if isinstance(fields.get("tiny"), dict):
+        fields["tiny"] = TinyGPT2Spec(**fields["tiny"])
+    if isinstance(fields.get("lora"), dict):
+        fields["lora"] = LoRASpec(**fields["lora"])
+    return BackboneSpec(**fields)
 
 
 class BackboneModule(L.LightningModule):
@@ -28,8 +50,10 @@ class BackboneModule(L.LightningModule):
     model: torch.nn.Module | None
     tokenizer: object | None
 
-    def _init_backbone(self, backbone: BackboneSpec, export_dir: str | None) -> None:
-        self.backbone_spec = backbone
+    def _init_backbone(self, backbone: BackboneSpec | dict | None, export_dir: str | None) -> None:
+        # The hyperparameters keep the spec as plain data, so a checkpoint loads with torch.load(weights_only=True).
+        self.backbone_spec = _backbone_spec(backbone)
+        self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         self.export_dir = export_dir
         self.model = None
         self.tokenizer = None
@@ -157,6 +181,11 @@ class ReflectingPolicyModule(BackboneModule):
                 yield
         else:
             yield
+
+    def play(self, envs, seeds: list[int], stage: str | None, greedy: bool) -> list[EpisodeResult]:
+        """Play one episode per seed with the live policy and its reflection model (see :meth:`Agent.play`)."""
+        with self.full_weights():
+            return self.agent.play(envs, seeds, stage, greedy)
 
     def build_agent(self, reflect_prob: float = 1.0, reflection_cache: int = 100_000) -> Agent:
         """Build the action head, load the frozen reflection model, and make ``self.agent`` from them."""

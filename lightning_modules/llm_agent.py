@@ -20,7 +20,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from datamodules.llm.client import ChatClient, EndpointConfig
 from datamodules.prompt import ACTION_LABELS, format_policy_prompt, format_reflection_prompt, label_index
 from datamodules.rollout import EpisodeResult, Turn, play_episodes
 from lightning_modules.agent import TEACHER
-from lightning_modules.reflect_rl import wilson_interval
+from lightning_modules.evaluation import evaluate_player, results_table
 
 POLICY_SYSTEM = (
     "You are playing a text-based game. Each turn you read the current state{analysis} and the actions you can take "
@@ -164,86 +164,6 @@ class LLMAgent:
         )  # fmt: skip
 
 
-def outcome_metrics(prefix: str, suffix: str, results: Sequence[EpisodeResult], summary: bool = True) -> dict:
-    """Success rate with its 95% Wilson interval, return and length (the keys ``ReflectRLModule`` logs)."""
-    count, wins = len(results), sum(r.success for r in results)
-    low, high = wilson_interval(wins, count)
-    metrics = {
-        f"{prefix}success_rate{suffix}": wins / max(1, count),
-        f"{prefix}success_rate{suffix}_ci_low": low,
-        f"{prefix}success_rate{suffix}_ci_high": high,
-    }
-    if summary:
-        metrics[f"{prefix}return{suffix}"] = sum(r.episode_return for r in results) / max(1, count)
-        metrics[f"{prefix}episode_length{suffix}"] = sum(r.length for r in results) / max(1, count)
-        turns = [t for r in results for t in r.transcript]
-        invalid = sum(bool(t.get("invalid_action")) for t in turns)
-        metrics[f"{prefix}invalid_rate{suffix}"] = invalid / max(1, len(turns))
-    else:
-        metrics[f"{prefix}episodes{suffix}"] = count
-    return metrics
-
-
-def evaluate(
-    agent: LLMAgent, datamodule: Any, episodes: int, split: str = "test", sampled: bool = False
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Play the datamodule's held-out episodes of ``split`` greedy (and sampled); return metrics and transcripts.
-
-    The seeds, environments and stage are the datamodule's (:meth:`eval_seeds`, :meth:`make_eval_envs`,
-    :attr:`evaluation_stage`): the episodes our models are validated and tested on.
-    """
-    seeds = datamodule.eval_seeds(split, episodes)
-    envs = datamodule.make_eval_envs(split, max(1, min(len(seeds), datamodule.hparams.num_envs)))
-    group_by = datamodule.hparams.eval_group_by
-    metrics: dict[str, float] = {}
-    records: list[dict[str, Any]] = []
-    try:
-        for mode, greedy in (("greedy", True), ("sampled", False))[: 2 if sampled else 1]:
-            results = agent.play(envs, seeds, datamodule.evaluation_stage, greedy)
-            suffix = "" if greedy else "_sampled"
-            metrics.update(outcome_metrics(f"{split}/", suffix, results))
-            if group_by:
-                for value in sorted({str(r.info.get(group_by)) for r in results}):
-                    members = [r for r in results if str(r.info.get(group_by)) == value]
-                    metrics.update(outcome_metrics(f"{split}/", f"_{group_by}_{value}{suffix}", members, False))
-            records += [
-                {"mode": mode, "seed": r.seed, "success": r.success, "return": r.episode_return, "info": r.info,
-                 "turns": r.transcript}
-                for r in results
-            ]  # fmt: skip
-    finally:
-        for env in envs:
-            env.close()
-    return metrics, records
-
-
-def results_table(results: Mapping[str, Mapping[str, float]], episodes: int, env: str, split: str = "test") -> str:
-    """The pipeline's table: greedy success (95% CI), sampled success, return, length; and invalid answers.
-
-    A value a row does not have (e.g. invalid answers of our own models, which cannot give one) is ``-``.
-    """
-    p = f"{split}/"
-
-    def cell(metrics: Mapping[str, float], key: str, spec: str) -> str:
-        return format(metrics[p + key], spec) if p + key in metrics else "-"
-
-    width = max([20, *(len(name) for name in results)])
-    lines = [
-        f"Held-out {split} ({episodes} episodes, {env}, stage as configured in eval_stage):",
-        f"{'policy':{width}} {'greedy success (95% CI)':>24} {'sampled success':>16} {'return':>8} {'length':>7}"
-        f" {'invalid':>8}",
-    ]
-    for name, m in results.items():
-        ci = "-"
-        if p + "success_rate" in m:
-            ci = f"{m[p + 'success_rate']:.0%} ({m[p + 'success_rate_ci_low']:.0%}-{m[p + 'success_rate_ci_high']:.0%})"
-        lines.append(
-            f"{name:{width}} {ci:>24} {cell(m, 'success_rate_sampled', '.0%'):>16} {cell(m, 'return', '.2f'):>8}"
-            f" {cell(m, 'episode_length', '.1f'):>7} {cell(m, 'invalid_rate', '.0%'):>8}"
-        )
-    return "\n".join(lines)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
@@ -307,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         reflection = ChatClient(EndpointConfig.from_dict(reflection_config), cache_dir=cache_dir)
     agent = LLMAgent(policy, reflection, answer_tokens=args.answer_tokens, sampled_temperature=args.temperature)
 
-    metrics, records = evaluate(agent, datamodule, args.episodes, args.split, args.sampled)
+    modes = ("greedy", "sampled") if args.sampled else ("greedy",)
+    evaluation = evaluate_player(agent, datamodule, args.split, args.episodes, modes)
+    metrics, records = evaluation.metrics, evaluation.records
     reads = {"none": "", "teacher": " + teacher reflection", "llm": f" + {args.reflection_model or 'own'} reflection"}
     name = args.name or f"{args.model}{reads[args.reflection]}"
     output.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from lightning_modules.evaluation import results_table
 from lightning_modules.lightning_cli import run_lightning_cli
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         results[name] = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("test/")}
 
-    table = results_table(results, args.test_episodes, args.env, timings)
+    columns = ("sampled", "return", "length", "follows")
+    table = results_table(results, args.test_episodes, args.env, columns=columns)
+    table += "\ntime per stage: " + ", ".join(f"{s} {t / 60:.1f} min" for s, t in timings.items())
     print("\n" + table)
     (output / "results.json").write_text(json.dumps({"results": results, "seconds": timings}, indent=2))
     (output / "results.txt").write_text(table + "\n")
@@ -167,22 +170,6 @@ def success_by_group(metrics: dict[str, float], key: str, split: str = "test") -
 def group_order(value: str) -> tuple:
     """Sort key for group values that puts depth 2 before depth 10 and names after numbers."""
     return (0, int(value), "") if value.isdigit() else (1, 0, value)
-
-
-def results_table(results: dict[str, dict[str, float]], episodes: int, env: str, timings: dict[str, float]) -> str:
-    """The table the pipeline prints: greedy success with its 95% interval, sampled success, return, length."""
-    lines = [
-        f"Held-out test ({episodes} episodes, {env}, stage as configured in eval_stage):",
-        f"{'policy':20} {'greedy success (95% CI)':>24} {'sampled success':>16} {'return':>8} {'length':>7}",
-    ]
-    for name, m in results.items():
-        ci = f"{m['test/success_rate']:.0%} ({m['test/success_rate_ci_low']:.0%}-{m['test/success_rate_ci_high']:.0%})"
-        lines.append(
-            f"{name:20} {ci:>24} {m['test/success_rate_sampled']:>16.0%} {m['test/return']:>8.2f}"
-            f" {m['test/episode_length']:>7.1f}"
-        )
-    lines.append("time per stage: " + ", ".join(f"{s} {t / 60:.1f} min" for s, t in timings.items()))
-    return "\n".join(lines)
 
 
 def plot_rl_curves(output: Path, stages: list[str]) -> Path | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,8 @@ from lightning_modules.action_head import ActionHead
 from lightning_modules.agent import Agent
 from lightning_modules.backbone import BackboneSpec
 from lightning_modules.backbone_module import ReflectingPolicyModule
+from lightning_modules.evaluation import evaluate_player
 from lightning_modules.reflection import Reflector
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate."""
-    if total == 0:
-        return 0.0, 1.0
-    p = successes / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, round(centre - half, 12)), min(1.0, round(centre + half, 12))  # no 1e-17 for an exact 0
 
 
 def _categorical_kl(logits: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -114,7 +104,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         if not 0.0 <= reflect_prob <= 1.0:
             raise ValueError(f"reflect_prob must be in [0, 1], got {reflect_prob}.")
         self.save_hyperparameters()
-        self._init_backbone(backbone or BackboneSpec(), export_dir)
+        self._init_backbone(backbone, export_dir)
         self.reflection = reflection
         self.reflection_model: torch.nn.Module | None = None
         self.reference_model: torch.nn.Module | None = None
@@ -180,11 +170,6 @@ class ReflectRLModule(ReflectingPolicyModule):
         self.replay.clear()
 
     # -- acting (the datamodule's rollouts call these) -----------------------------------------------------------
-    def play(self, envs, seeds: list[int], stage: str | None, greedy: bool) -> list[EpisodeResult]:
-        """Play one episode per seed with the live policy (see :meth:`Agent.play`)."""
-        with self.full_weights():
-            return self.agent.play(envs, seeds, stage, greedy)
-
     @staticmethod
     def to_episode(result: EpisodeResult) -> Episode:
         """Keep what training needs from a played episode."""
@@ -282,74 +267,17 @@ class ReflectRLModule(ReflectingPolicyModule):
         pass  # evaluate() logs everything in its single step
 
     def evaluate(self, split: str) -> dict[str, float]:
-        """Play the split's held-out episodes greedy and sampled; log success rate with a 95% interval, return, length.
+        """Play the split's held-out episodes greedy and sampled, and log the metrics.
 
-        Under DDP the episodes are dealt out to the ranks and the counts summed, so every rank logs the same numbers
-        for the whole set. Transcripts go to ``<log_dir>/transcripts/<split>_step<N>.jsonl`` (one file per rank when
-        there are several).
+        See :func:`~lightning_modules.evaluation.evaluate_player`. Transcripts go to
+        ``<log_dir>/transcripts/<split>_step<N>.jsonl`` (one file per rank when there are several).
         """
-        datamodule = self.datamodule()
-        trainer = self.trainer
-        seeds = datamodule.eval_seeds(split, self.hparams.val_rollouts)[trainer.global_rank :: trainer.world_size]
-        envs = datamodule.make_eval_envs(split, max(1, min(len(seeds), datamodule.hparams.num_envs)))
-        metrics: dict[str, float] = {}
-        records = []
-        group_by = datamodule.hparams.eval_group_by
-        for mode, greedy in (("greedy", True), ("sampled", False)):
-            results = self.play(envs, seeds, datamodule.evaluation_stage, greedy)
-            suffix = "" if greedy else "_sampled"
-            groups = {"": results}
-            if group_by:
-                for value in self._all_ranks({str(r.info.get(group_by)) for r in results}):
-                    groups[f"_{group_by}_{value}"] = [r for r in results if str(r.info.get(group_by)) == value]
-            for group, members in groups.items():
-                metrics.update(self._outcome_metrics(f"{split}/", f"{group}{suffix}", members, summary=not group))
-            records += [
-                {
-                    "mode": mode,
-                    "seed": r.seed,
-                    "success": r.success,
-                    "return": r.episode_return,
-                    "info": r.info,
-                    "turns": [{k: v for k, v in t.items() if k != "extra"} for t in r.transcript],
-                }
-                for r in results
-            ]
-        for env in envs:
-            env.close()
-        for name, value in metrics.items():  # already reduced over the ranks: syncing averages equal values
-            self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=len(seeds) or 1)
-        self._write_transcripts(split, records)
-        return metrics
-
-    def _all_ranks(self, values: set[str]) -> list[str]:
-        """The union of every rank's values, sorted (each rank must log the same groups: reductions are collective)."""
-        if self.trainer.world_size > 1:
-            gathered: list[Any] = [None] * self.trainer.world_size
-            torch.distributed.all_gather_object(gathered, sorted(values))
-            values = set().union(*gathered)
-        return sorted(values)
-
-    def _outcome_metrics(self, prefix: str, suffix: str, results: list[EpisodeResult], summary: bool) -> dict:
-        """Success rate (with its 95% Wilson interval), return and length of episodes, summed over the ranks."""
-        totals = torch.tensor(
-            [len(results), sum(r.success for r in results), sum(r.episode_return for r in results),
-             sum(r.length for r in results)],
-            dtype=torch.float64, device=self.device,
-        )  # fmt: skip
-        count, wins, returns, lengths = self.trainer.strategy.reduce(totals, reduce_op="sum").tolist()
-        low, high = wilson_interval(int(wins), int(count))
-        metrics = {
-            f"{prefix}success_rate{suffix}": wins / max(1, count),
-            f"{prefix}success_rate{suffix}_ci_low": low,
-            f"{prefix}success_rate{suffix}_ci_high": high,
-        }
-        if summary:
-            metrics[f"{prefix}return{suffix}"] = returns / max(1, count)
-            metrics[f"{prefix}episode_length{suffix}"] = lengths / max(1, count)
-        else:
-            metrics[f"{prefix}episodes{suffix}"] = count
-        return metrics
+        evaluation = evaluate_player(self, self.datamodule(), split, self.hparams.val_rollouts, trainer=self.trainer)
+        size = max(1, self.hparams.val_rollouts // self.trainer.world_size)
+        for name, value in evaluation.metrics.items():  # already summed over the ranks: syncing averages equal values
+            self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=size)
+        self._write_transcripts(split, evaluation.records)
+        return evaluation.metrics
 
     def _write_transcripts(self, split: str, records: list[dict[str, Any]]) -> None:
         if self._trainer is None or self.trainer.sanity_checking:

@@ -54,7 +54,7 @@ class ReflectionSFTModule(BackboneModule):
         if lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
         self.save_hyperparameters()
-        self._init_backbone(backbone or BackboneSpec(), export_dir)
+        self._init_backbone(backbone, export_dir)
         self.val_loss = MeanMetric()
         self.val_perplexity = Perplexity(ignore_index=IGNORE_INDEX)
         self.val_agreement = MeanMetric()

@@ -11,11 +11,19 @@ from datamodules.llm.client import ChatClient, EndpointConfig
 from datamodules.prompt import ACTION_LABELS, recommended_action
 from datamodules.rollout_datamodule import RolloutDataModule
 from lightning_modules.agent import TEACHER
-from lightning_modules.llm_agent import LLMAgent, evaluate, parse_label
+from lightning_modules.evaluation import evaluate_player
+from lightning_modules.llm_agent import LLMAgent, parse_label
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYSIS = "I should look at where the passenger waits before I move."
 ACTIONS = ["go south", "go north", "go east", "go west", "pick up the passenger", "drop off the passenger"]
+
+
+def evaluate(agent, datamodule, episodes, sampled=False):
+    """The test split's metrics and records, greedy (and sampled)."""
+    modes = ("greedy", "sampled") if sampled else ("greedy",)
+    evaluation = evaluate_player(agent, datamodule, "test", episodes, modes)
+    return evaluation.metrics, evaluation.records
 
 
 def read_prompt(text):

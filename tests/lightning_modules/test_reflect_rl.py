@@ -1,13 +1,8 @@
 """Stage 3: returns, replay, the RL step on the rollout's exact ids, the curriculum, and kill-and-resume."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
+import io
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from rl_fixtures import data, trainer
@@ -51,8 +46,11 @@ def test_replay_buffer_keeps_successes_and_round_trips():
     buffer = ReplayBuffer(capacity=2)
     buffer.add([win, loss, win, win])
     assert len(buffer) == 2 and all(e.success for e in buffer.episodes)
+    saved = io.BytesIO()
+    torch.save(buffer.state_dict(), saved)
     copy = ReplayBuffer()
-    copy.load_state_dict(buffer.state_dict())
+    copy.load_state_dict(torch.load(io.BytesIO(saved.getvalue()), weights_only=True))  # plain data, no classes
+    assert copy.episodes[0].steps == win.steps
     assert [e.seed for e in copy.episodes] == [1, 1] and copy.episodes.maxlen == 2
     buffer.clear()
     assert len(buffer) == 0
@@ -136,49 +134,3 @@ def test_curriculum_switches_clears_replay_and_rejects_unknown_stages(exports, t
         trainer(tmp_path, 1, callbacks=[CurriculumCallback([CurriculumStage("moon")])]).fit(
             rl_module(exports), datamodule=data()
         )
-
-
-def test_killed_and_resumed_run_continues_at_the_same_step_stage_and_replay(exports, tmp_path):
-    reflection, policy = exports
-    config = ROOT / "configs" / "dangerous_taxi" / "reflect_rl.yaml"
-    checkpoints = tmp_path / "checkpoints"
-    args = [
-        "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.max_steps=1000",
-        "--trainer.val_check_interval=1000", "--trainer.enable_progress_bar=false",
-        f"--model.init_args.backbone.name_or_path={policy}", f"--model.init_args.reflection={reflection}",
-        f"--model.init_args.export_dir={tmp_path / 'export'}", "--data.num_envs=4", "--data.episodes_per_step=4",
-        "--data.max_reflection_tokens=12", "--trainer.num_sanity_val_steps=0",
-        "--trainer.callbacks.init_args.every_n_train_steps=2", f"--trainer.callbacks.init_args.dirpath={checkpoints}",
-    ]  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "lightning_modules.cli", "fit", *args], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    last = checkpoints / "last.ckpt"
-    deadline = time.time() + 240
-    while not (last.exists() and torch.load(last, weights_only=False)["global_step"] >= 4) and time.time() < deadline:
-        assert process.poll() is None, "the training process ended early"
-        time.sleep(0.5)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    saved = torch.load(last, weights_only=False)
-    curriculum_state = next(v for k, v in saved["callbacks"].items() if "Curriculum" in k)
-
-    seen = {}
-
-    class Probe(L.Callback):
-        def on_train_start(self, trainer, module):
-            seen["step"] = trainer.global_step
-            seen["stage"] = trainer.datamodule.stage
-            seen["replay"] = [e.seed for e in module.replay.episodes]
-            seen["curriculum"] = next(c for c in trainer.callbacks if isinstance(c, CurriculumCallback)).index
-
-    stage_names = ["pickup", "dropoff", "full"]
-    module = ReflectRLModule.load_from_checkpoint(last, weights_only=False)
-    assert [e.seed for e in module.replay.episodes] == [e.seed for e in saved["replay_buffer"]["episodes"]]
-    resumed = CurriculumCallback([CurriculumStage(n) for n in stage_names])
-    datamodule = data(eval_stage="full")
-    fit = trainer(tmp_path / "again", saved["global_step"] + 1, callbacks=[resumed, Probe()])
-    fit.fit(rl_module(exports), datamodule=datamodule, ckpt_path=last, weights_only=False)
-    assert seen["step"] == saved["global_step"]
-    assert seen["curriculum"] == curriculum_state["index"]
-    assert seen["stage"] == stage_names[curriculum_state["index"]]
-    assert seen["replay"] == [e.seed for e in saved["replay_buffer"]["episodes"]]
