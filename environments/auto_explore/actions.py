@@ -3,7 +3,8 @@
 The agent has four commands: ``cd <dir>``, ``cd ..`` (not at the root), ``cat <file>`` and ``id <file>``. At most
 ``max_actions`` of them fit in the action space; when a directory has more entries than fit, a deterministic subset
 is shown (see :func:`shown_entries`) and the rest are counted as not shown. Actions are ordered ``cd ..`` first, then
-the ``cd``'s, the ``cat``'s and the ``id``'s, each sorted by name.
+the ``cd``'s, the ``cat``'s and the ``id``'s, each sorted by name. Names in action texts are shown with
+:func:`~environments.auto_explore.sandbox.display_name`, so a name cannot forge a section of the prompt.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from environments.auto_explore.sandbox import Listing, RelPath
+from environments.auto_explore.sandbox import Listing, RelPath, display_name, parse_name
 
 CD, CAT, ID = "cd", "cat", "id"
 UP = ".."
@@ -27,21 +28,21 @@ class Action(NamedTuple):
 
     @property
     def text(self) -> str:
-        """The action as the agent reads it, e.g. ``"cd src"``."""
-        return f"{self.verb} {self.name}"
+        """The action as the agent reads it, e.g. ``"cd src"`` (the name shown with ``display_name``)."""
+        return f"{self.verb} {display_name(self.name)}"
 
 
 def parse_action(text: str) -> Action:
-    """Turn an action text such as ``"cd src"`` back into an :class:`Action`.
+    """Turn an action text such as ``"cd src"`` back into an :class:`Action` (escaped names are unescaped).
 
     Raises:
-        ValueError: if the text is not ``<verb> <name>`` with a known verb.
+        ValueError: if the text is not ``<verb> <name>`` with a known verb, or the name has a bad escape.
 
     """
     verb, _, name = text.partition(" ")
     if verb not in VERBS or not name:
         raise ValueError(f"Not an AutoExplore action: {text!r}; expected 'cd <dir>', 'cat <file>' or 'id <file>'.")
-    return Action(verb, name)
+    return Action(verb, parse_name(name))
 
 
 def shown_entries(listing: Listing, max_actions: int, at_root: bool) -> tuple[tuple[str, ...], tuple[str, ...], int]:

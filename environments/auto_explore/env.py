@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -18,12 +20,28 @@ from environments.auto_explore.actions import (
     nearest_target,
     next_step,
 )
-from environments.auto_explore.sandbox import RelPath, Sandbox, display_dir
+from environments.auto_explore.sandbox import (
+    MAX_READ_BYTES_LIMIT,
+    RelPath,
+    Sandbox,
+    check_int,
+    defuse_markers,
+    display_dir,
+    display_name,
+)
 from environments.auto_explore.tasks import DEFAULT_STAGE, STAGES, Task, check_task, coerce_tasks, tasks_for_stage
 from environments.auto_explore.teacher import TeacherState, reflect
 from environments.base import TextEnv
 
 _RESET_OPTIONS = frozenset({"stage", "task_id"})
+#: Characters of the question shown at most.
+MAX_QUESTION_CHARS = 500
+#: Smallest ``cat_chars``: room for the head of one line (a partial line is shown when more than 20 chars fit).
+MIN_CAT_CHARS = 32
+#: Smallest ``max_listing_chars``: room for a few names.
+MIN_LISTING_CHARS = 16
+#: Room in the observation besides the question, listing and ``cat`` output: labels, a short directory, notes.
+_OBSERVATION_OVERHEAD = 256
 
 
 class AutoExploreEnv(TextEnv):
@@ -41,7 +59,10 @@ class AutoExploreEnv(TextEnv):
 
     The observation (one ``str``) holds the question, the current directory (``/`` is the root), its listing (folders
     end with ``/``), the last ``history_length`` commands and the bounded output of the last one. The action texts
-    are not in it; they are in ``info["actions"]``.
+    are not in it; they are in ``info["actions"]``. Names are data: everywhere (listing, directory, action texts,
+    the teacher's reflection) they are shown with :func:`~environments.auto_explore.sandbox.display_name`, which
+    escapes ``#``, backslashes and control characters, so no name can forge a section marker of the prompt; names
+    with spaces or quotes are quoted in the listing.
 
     Rewards (constructor arguments, on the paper's scale):
 
@@ -62,24 +83,27 @@ class AutoExploreEnv(TextEnv):
     Args:
         tasks: A JSONL task file or a sequence of :class:`~environments.auto_explore.tasks.Task` or dicts.
         max_actions: Size of the action space ``Discrete(max_actions)`` (at least 3).
-        horizon: Turns per episode before truncation.
+        horizon: Turns per episode before truncation (at least 1).
         stage: Default curriculum stage.
-        step_reward: Reward of an ordinary turn.
+        step_reward: Reward of an ordinary turn (a finite number, like every reward).
         success_reward: Reward for identifying a target.
         wrong_answer_reward: Reward for identifying a wrong file.
         invalid_action_reward: Reward of an invalid index.
         timeout_reward: Added when the horizon is reached.
-        history_length: Commands shown in the observation.
-        cat_lines: Lines shown by ``cat``.
-        cat_chars: Characters shown by ``cat``.
-        max_listing_chars: Characters of the listing in the observation (further entries are counted as not shown).
-        max_read_bytes: Bytes read at most from a file.
+        history_length: Commands shown in the observation (at least 0).
+        cat_lines: Lines shown by ``cat`` (at least 1).
+        cat_chars: Characters shown by ``cat`` (at least 32).
+        max_listing_chars: Characters of the listing in the observation (at least 16; further entries are counted as
+            not shown).
+        max_read_bytes: Bytes read at most from a file (1 to 64 MiB).
         skip_unreachable: Drop tasks whose target is not reachable with ``max_actions`` instead of raising.
-        max_observation_chars: Length bound of the observation space.
+        max_observation_chars: Length bound of the observation space; at least 256 more than the question (500),
+            ``max_listing_chars`` and ``cat_chars`` together, so that they always fit.
         render_mode: ``None``, ``"ansi"`` or ``"human"``.
 
     Raises:
-        ValueError: for bad arguments or tasks; FileNotFoundError: for a missing root or target.
+        ValueError: for bad arguments (naming the argument, its value and the valid range) or tasks;
+            FileNotFoundError: for a missing root or target.
 
     """
 
@@ -105,22 +129,28 @@ class AutoExploreEnv(TextEnv):
         max_observation_chars: int = 4096,
         render_mode: str | None = None,
     ) -> None:
-        if int(max_actions) < 3:
-            raise ValueError(f"max_actions must be at least 3 (cd .., cat and id of one file), got {max_actions}.")
-        if int(horizon) < 1:
-            raise ValueError(f"horizon must be at least 1, got {horizon}.")
+        max_actions = check_int("max_actions", max_actions, 3, why="cd .., cat and id of one file")
+        self.horizon = check_int("horizon", horizon, 1)
+        self.history_length = check_int("history_length", history_length, 0)
+        self.cat_lines = check_int("cat_lines", cat_lines, 1)
+        self.cat_chars = check_int("cat_chars", cat_chars, MIN_CAT_CHARS, why="room for the head of one line")
+        self.max_listing_chars = check_int("max_listing_chars", max_listing_chars, MIN_LISTING_CHARS)
+        max_read_bytes = check_int("max_read_bytes", max_read_bytes, 1, MAX_READ_BYTES_LIMIT)
+        smallest = MAX_QUESTION_CHARS + self.max_listing_chars + self.cat_chars + _OBSERVATION_OVERHEAD
+        max_observation_chars = check_int(
+            "max_observation_chars",
+            max_observation_chars,
+            smallest,
+            why=f"the question, max_listing_chars={self.max_listing_chars}, cat_chars={self.cat_chars} and the "
+            "labels must fit",
+        )
+        self.step_reward = _check_reward("step_reward", step_reward)
+        self.success_reward = _check_reward("success_reward", success_reward)
+        self.wrong_answer_reward = _check_reward("wrong_answer_reward", wrong_answer_reward)
+        self.invalid_action_reward = _check_reward("invalid_action_reward", invalid_action_reward)
+        self.timeout_reward = _check_reward("timeout_reward", timeout_reward)
         super().__init__(max_actions, max_observation_chars=max_observation_chars, render_mode=render_mode)
         self.stage = self._stage_from_options({"stage": stage}, DEFAULT_STAGE)
-        self.horizon = int(horizon)
-        self.step_reward = float(step_reward)
-        self.success_reward = float(success_reward)
-        self.wrong_answer_reward = float(wrong_answer_reward)
-        self.invalid_action_reward = float(invalid_action_reward)
-        self.timeout_reward = float(timeout_reward)
-        self.history_length = int(history_length)
-        self.cat_lines = int(cat_lines)
-        self.cat_chars = int(cat_chars)
-        self.max_listing_chars = int(max_listing_chars)
 
         self._sandboxes: dict[str, Sandbox] = {}
         kept: list[Task] = []
@@ -194,9 +224,15 @@ class AutoExploreEnv(TextEnv):
 
         Raises:
             ValueError: for an unknown stage, a stage without tasks, an unknown task id or an unknown option.
+            TypeError: if ``options`` is not a dict or ``options["task_id"]`` is not a string.
 
         """
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(
+                f"reset options must be a dict such as {{'stage': '1'}} or {{'task_id': '<id>'}} (or None), "
+                f"got {type(options).__name__} {options!r}."
+            )
         options = dict(options or {})
         unknown = set(options) - _RESET_OPTIONS
         if unknown:
@@ -204,6 +240,11 @@ class AutoExploreEnv(TextEnv):
         stage = self._stage_from_options(options, self.stage)
         task_id = options.get("task_id")
         if task_id is not None:
+            if not isinstance(task_id, str):
+                raise TypeError(
+                    f"Reset option 'task_id' must be one task id (a str, e.g. {self.tasks[0].task_id!r}), "
+                    f"got {type(task_id).__name__} {task_id!r}."
+                )
             if task_id not in self._by_id:
                 raise ValueError(f"Unknown task_id {task_id!r}; this environment has {len(self.tasks)} tasks.")
             task = self._by_id[task_id]
@@ -268,10 +309,10 @@ class AutoExploreEnv(TextEnv):
                 if self._cwd + (chosen.name,) in self._targets:
                     self._success = True
                     reward = self.success_reward
-                    self._output = f"Correct: {chosen.name} answers the question."
+                    self._output = f"Correct: {display_name(chosen.name)} answers the question."
                 else:
                     reward = self.wrong_answer_reward
-                    self._output = f"Wrong: {chosen.name} does not answer the question."
+                    self._output = f"Wrong: {display_name(chosen.name)} does not answer the question."
         truncated = not terminated and self._steps >= self.horizon
         if truncated:
             reward += self.timeout_reward
@@ -333,7 +374,7 @@ class AutoExploreEnv(TextEnv):
         view = self._view
         if view.error:
             return f"(cannot list: {view.error})"
-        names = [_quote(name) + "/" for name in view.dirs] + [_quote(name) for name in view.files]
+        names = [_listed(name) + "/" for name in view.dirs] + [_listed(name) for name in view.files]
         if not names:
             return "(empty)"
         shown: list[str] = []
@@ -351,7 +392,10 @@ class AutoExploreEnv(TextEnv):
 
     def _format_observation(self) -> str:
         assert self._task is not None
-        question = self._task.question if len(self._task.question) <= 500 else self._task.question[:497] + "..."
+        question = self._task.question
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[: MAX_QUESTION_CHARS - 3] + "..."
+        question = defuse_markers(question)  # a question can quote file contents (a heading, a column)
         lines = [
             f"Question: {question}",
             f"Dir: {display_dir(self._cwd)}",
@@ -403,5 +447,15 @@ class AutoExploreEnv(TextEnv):
         return f"{self._observation}\nActions:\n{actions}"
 
 
-def _quote(name: str) -> str:
-    return f'"{name}"' if " " in name else name
+def _listed(name: str) -> str:
+    """Return a name as the listing shows it: escaped, and quoted when it has spaces or quotes."""
+    shown = display_name(name)
+    if " " in shown or '"' in shown:
+        return '"' + shown.replace('"', '\\"') + '"'
+    return shown
+
+
+def _check_reward(name: str, value: object) -> float:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"{name} must be a finite number, got {value!r}.")

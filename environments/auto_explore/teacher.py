@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from environments.auto_explore.actions import CAT, CD, ID, UP, Action
-from environments.auto_explore.sandbox import RelPath, display_dir
+from environments.auto_explore.sandbox import RelPath, defuse_markers, display_dir, display_name
 
 GOAL: dict[str, tuple[str, ...]] = {
     "function": (
@@ -207,11 +207,13 @@ def folder_reason(name: str, kind: str) -> str:
 
 
 def _fill(template: str, state: TeacherState, **extra: str) -> str:
+    # names (d, f) come shown with display_name; the subject and question come from file contents and task files
+    subject = defuse_markers(state.subject)
     values = {
-        "s": state.subject,
-        "q": state.question,
+        "s": subject,
+        "q": defuse_markers(state.question),
         "c": display_dir(state.cwd),
-        "role": ROLE.get(state.kind, ROLE["custom"]).format(s=state.subject),
+        "role": ROLE.get(state.kind, ROLE["custom"]).format(s=subject),
     }
     values.update(extra)
     return template.format(**values)
@@ -228,9 +230,9 @@ def situation_sentence(state: TeacherState) -> str:
             return _fill(pick(WRONG_UP, *key, "wrong-up"), state, p=display_dir(state.previous_cwd))
         if last.verb == CD:
             why = folder_reason(last.name, state.kind)
-            return _fill(pick(WRONG_CD, *key, "wrong-cd"), state, d=last.name, why=why)
+            return _fill(pick(WRONG_CD, *key, "wrong-cd"), state, d=display_name(last.name), why=why)
         if last.verb == CAT and (state.cwd + (last.name,)) != state.target:
-            return _fill(pick(WRONG_CAT, *key, "wrong-cat"), state, f=last.name)
+            return _fill(pick(WRONG_CAT, *key, "wrong-cat"), state, f=display_name(last.name))
     goal = GOAL.get(state.kind, GOAL["custom"])
     return _fill(pick(goal, *key, "goal"), state)
 
@@ -246,18 +248,19 @@ def reason_sentence(state: TeacherState) -> str:
         return _fill(pick(UP_PLAIN, *key, "up"), state)
     if action.verb == CD:
         folder = action.name
+        shown = display_name(folder)
         if state.subject and names_match(state.subject, folder):
-            return _fill(pick(DOWN_MATCH, *key, "down-match"), state, d=folder)
+            return _fill(pick(DOWN_MATCH, *key, "down-match"), state, d=shown)
         description, kinds = FOLDER_PURPOSES.get(folder.lower(), ("", ()))
         if description and state.kind in kinds:
             options = DOWN_ROLE
             text = pick(options, *key, "down-role")
-            return _fill(text, state, d=folder, what=description, What=description[0].upper() + description[1:])
-        return _fill(pick(DOWN_PLAIN, *key, "down"), state, d=folder)
+            return _fill(text, state, d=shown, what=description, What=description[0].upper() + description[1:])
+        return _fill(pick(DOWN_PLAIN, *key, "down"), state, d=shown)
     if action.verb == ID:
         seen = last is not None and last.verb == CAT and last.name == action.name
         options = IDENTIFY_SEEN if seen else IDENTIFY_HERE
-        return _fill(pick(options, *key, "identify"), state, f=action.name)
+        return _fill(pick(options, *key, "identify"), state, f=display_name(action.name))
     return ""
 
 
