@@ -22,6 +22,8 @@ class Step:
         action: The chosen label index.
         logprob: Its log-probability under the policy that acted.
         reward: The reward that followed.
+        behaviour_logprob: Its log-probability under the distribution it was drawn from (``None``: the policy's own,
+            no exploration).
     """
 
     prompt_ids: list[int]
@@ -29,6 +31,7 @@ class Step:
     action: int
     logprob: float
     reward: float
+    behaviour_logprob: float | None = None
 
 
 @dataclass
@@ -110,7 +113,8 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
     """Lay the episodes' steps end to end as one left-padded batch.
 
     Returns:
-        ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``returns`` (discounted
+        ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``behaviour_logprobs``
+        (equal to ``old_logprobs`` where the policy acted without exploring), ``returns`` (discounted
         return-to-go per step), ``rewards``, ``episode_ids`` (index of each step's episode) and ``replayed``
         (``True`` on steps of replayed episodes, which are the last ``replayed`` episodes).
     """
@@ -130,6 +134,9 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
         "num_actions": torch.tensor([s.num_actions for s in steps], dtype=torch.long),
         "actions": torch.tensor([s.action for s in steps], dtype=torch.long),
         "old_logprobs": torch.tensor([s.logprob for s in steps], dtype=torch.float32),
+        "behaviour_logprobs": torch.tensor(
+            [s.logprob if s.behaviour_logprob is None else s.behaviour_logprob for s in steps], dtype=torch.float32
+        ),
         "returns": discounted_returns(rewards, episode_ids, gamma),
         "replayed": episode_ids >= fresh,
         "episode_ids": episode_ids,

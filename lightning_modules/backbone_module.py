@@ -183,19 +183,28 @@ class ReflectingPolicyModule(BackboneModule):
             yield
 
     def play(self, envs, seeds: list[int], stage: str | None, greedy: bool) -> list[EpisodeResult]:
-        """Play one episode per seed with the live policy and its reflection model (see :meth:`Agent.play`)."""
-        with self.full_weights():
-            return self.agent.play(envs, seeds, stage, greedy)
+        """Play one episode per seed with the live policy and its reflection model (see :meth:`Agent.play`).
 
-    def build_agent(self, reflect_prob: float = 1.0, reflection_cache: int = 100_000) -> Agent:
-        """Build the action head, load the frozen reflection model, and make ``self.agent`` from them."""
+        While the module trains (training rollouts), sampled play explores and thins reflections as the agent is set
+        to; held-out play (validation and test put the module in eval mode) never does.
+        """
+        with self.full_weights():
+            return self.agent.play(envs, seeds, stage, greedy, explore=self.training and not greedy)
+
+    def build_agent(self, reflection_cache: int = 100_000, **behaviour: Any) -> Agent:
+        """Build the action head, load the frozen reflection model, and make ``self.agent`` from them.
+
+        Args:
+            reflection_cache: Distinct observations whose greedy reflections are memoised.
+            behaviour: The agent's ``reflect_prob``, ``temperature``, ``epsilon`` and ``seed`` (see :class:`Agent`).
+        """
         datamodule = self.datamodule()
         self.head = ActionHead(self.tokenizer, datamodule.max_actions)
         self.load_reflection_model()
         reflector: Reflector | str | None = self.reflection
         if self.reflection_model is not None:
             reflector = Reflector(self.reflection_model, datamodule.encoder, cache_size=reflection_cache)
-        self.agent = Agent(self.model, self.head, datamodule.encoder, reflector, reflect_prob)
+        self.agent = Agent(self.model, self.head, datamodule.encoder, reflector, **behaviour)
         return self.agent
 
     def load_reflection_model(self) -> None:

@@ -43,7 +43,15 @@ class ReflectRLModule(ReflectingPolicyModule):
         backbone: The policy (usually the stage-2 export; add ``lora`` to train an adapter only).
         reflection: A stage-1 export (the frozen reflection model), ``"teacher"`` (the environment's teacher reflects:
             an upper bound), or ``None`` for the "RL without reflection" baseline (no analysis section).
-        reflect_prob: Probability that a turn gets a reflection (the others have no analysis section).
+        reflect_prob: Probability that a training turn gets a reflection (the others have no analysis section); held-out
+            play always reflects.
+        rollout_temperature: Temperature of the behaviour policy in training rollouts (exploration).
+        explore_epsilon: Share of uniform random choice mixed into the behaviour policy in training rollouts, so that
+            an action the (reflection-obeying) policy gives almost no probability is still tried.
+        importance_clip: With exploration, fresh steps are weighted by the importance ratio policy/behaviour,
+            truncated at this value (REINFORCE; PPO's ratio is taken against the behaviour policy); ``None`` treats
+            the explored steps as if the policy had taken them (biased, but a large push towards good explored
+            actions).
         gamma: Discount of the return-to-go.
         algorithm: ``"reinforce"`` or ``"ppo"`` (clipped ratio against the acting policy's log-probabilities).
         baseline: ``"batch_mean"`` (the mean return of the batch) or ``"value"`` (a linear value head on the policy's
@@ -76,6 +84,9 @@ class ReflectRLModule(ReflectingPolicyModule):
         backbone: BackboneSpec | None = None,
         reflection: str | None = None,
         reflect_prob: float = 1.0,
+        rollout_temperature: float = 1.0,
+        explore_epsilon: float = 0.0,
+        importance_clip: float | None = 1.0,
         gamma: float = 0.95,
         algorithm: str = "reinforce",
         baseline: str = "batch_mean",
@@ -103,6 +114,12 @@ class ReflectRLModule(ReflectingPolicyModule):
             raise ValueError(f"baseline must be 'batch_mean' or 'value', got {baseline!r}.")
         if not 0.0 <= reflect_prob <= 1.0:
             raise ValueError(f"reflect_prob must be in [0, 1], got {reflect_prob}.")
+        if rollout_temperature <= 0:
+            raise ValueError(f"rollout_temperature must be > 0, got {rollout_temperature}.")
+        if not 0.0 <= explore_epsilon <= 1.0:
+            raise ValueError(f"explore_epsilon must be in [0, 1], got {explore_epsilon}.")
+        if importance_clip is not None and importance_clip <= 0:
+            raise ValueError(f"importance_clip must be > 0 or null, got {importance_clip}.")
         self.save_hyperparameters()
         self._init_backbone(backbone, export_dir)
         self.reflection = reflection
@@ -127,7 +144,11 @@ class ReflectRLModule(ReflectingPolicyModule):
             )
         self.build_backbone()
         self.datamodule().bind(self.tokenizer, examples="rollout", actor=self)
-        self.build_agent(self.hparams.reflect_prob, self.hparams.reflection_cache)
+        hp = self.hparams
+        self.build_agent(
+            hp.reflection_cache, reflect_prob=hp.reflect_prob, temperature=hp.rollout_temperature,
+            epsilon=hp.explore_epsilon, seed=self.datamodule().hparams.seed,
+        )  # fmt: skip
         self._make_value_head()
         if self.hparams.kl_coef > 0 and self.reference_model is None:
             self.reference_model = copy.deepcopy(self.model).requires_grad_(False).eval()
@@ -174,7 +195,14 @@ class ReflectRLModule(ReflectingPolicyModule):
     def to_episode(result: EpisodeResult) -> Episode:
         """Keep what training needs from a played episode."""
         steps = [
-            Step(e["extra"]["prompt_ids"], e["num_actions"], e["choice"], e["extra"]["logprob"], e["reward"])
+            Step(
+                e["extra"]["prompt_ids"],
+                e["num_actions"],
+                e["choice"],
+                e["extra"]["logprob"],
+                e["reward"],
+                e["extra"].get("behaviour_logprob"),
+            )  # fmt: skip
             for e in result.transcript
         ]
         return Episode(steps, result.success, result.seed, transcript=result.transcript)
@@ -218,12 +246,17 @@ class ReflectRLModule(ReflectingPolicyModule):
             value_loss = logits.new_zeros(())
         if hp.normalize_advantages and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-6)
-        ratio = torch.exp(logprobs - batch["old_logprobs"])
+        fresh = ~batch["replayed"]
+        behaviour = torch.where(fresh, batch["behaviour_logprobs"], batch["old_logprobs"])  # replay: self-imitation
+        if hp.importance_clip is None:
+            behaviour = batch["old_logprobs"]
+        ratio = torch.exp(logprobs - behaviour)
         if hp.algorithm == "ppo":
             clipped = ratio.clamp(1 - hp.clip_eps, 1 + hp.clip_eps)
             policy_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
         else:
-            policy_loss = -(advantages * logprobs).mean()
+            weights = ratio.detach() if hp.importance_clip is None else ratio.detach().clamp(max=hp.importance_clip)
+            policy_loss = -(weights * advantages * logprobs).mean()
         loss = policy_loss - hp.entropy_coef * entropy + hp.value_coef * value_loss
         if self.reference_model is not None:
             with torch.no_grad():
@@ -232,7 +265,6 @@ class ReflectRLModule(ReflectingPolicyModule):
             loss = loss + hp.kl_coef * kl
             stats["kl"] = kl.detach()
         stats["policy_loss"] = policy_loss.detach()
-        fresh = ~batch["replayed"]
         if fresh.any():
             stats["ratio"] = ratio[fresh].mean().detach()
         return loss, stats

@@ -1,6 +1,7 @@
 """Stage 3: returns, replay, the RL step on the rollout's exact ids, the curriculum, and kill-and-resume."""
 
 import io
+import math
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,29 @@ def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp
     assert {"rollout/success_rate", "rollout/return", "rollout/episode_length", "train/entropy"} <= set(
         fit.callback_metrics
     )
+
+
+def test_explored_steps_are_weighted_by_the_truncated_importance_ratio(exports, tmp_path):
+    from datamodules.rl_batches import episodes_to_batch
+
+    module = rl_module(exports, explore_epsilon=0.5, entropy_coef=0.0, replay_episodes=0)
+    datamodule = data()
+    fit = trainer(tmp_path, 1)
+    fit.fit(module, datamodule=datamodule)
+    episodes = next(iter(datamodule.train_dataloader()))["episodes"]
+    steps = [step for episode in episodes for step in episode.steps]
+    assert any(abs(s.behaviour_logprob - s.logprob) > 1e-3 for s in steps)  # the behaviour policy differs
+    batch = episodes_to_batch(episodes, datamodule.encoder.pad_id, 0.95)
+
+    def loss(behaviour_shift: float, clip: float | None) -> float:
+        module.hparams.importance_clip = clip
+        shifted = {**batch, "behaviour_logprobs": batch["old_logprobs"] + behaviour_shift}
+        return float(module.policy_loss(shifted)[1]["policy_loss"])
+
+    on_policy = loss(0.0, 1.0)
+    assert loss(math.log(10), 1.0) == pytest.approx(on_policy / 10, rel=1e-3)  # ratio 0.1 scales the step down
+    assert loss(-math.log(10), 1.0) == pytest.approx(on_policy, rel=1e-3)  # ratio 10 is truncated at 1
+    assert loss(math.log(10), None) == pytest.approx(on_policy, rel=1e-3)  # uncorrected: as if on-policy
 
 
 def test_value_baseline_and_kl_penalty_train_only_the_policy_and_its_value_head(exports, tmp_path):

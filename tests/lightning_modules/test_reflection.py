@@ -1,5 +1,7 @@
 """The reflection player: batched generation, and the memo of a frozen model's greedy reflections."""
 
+import math
+
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -49,12 +51,32 @@ def test_agent_shows_the_reflection_on_the_share_of_turns_reflect_prob_asks_for(
     model, encoder = players()
     turns = [Turn(f"Taxi at row {i % 5}, column 1.", ["go north", "go south"], "go north", 0) for i in range(400)]
     head = ActionHead(encoder.tokenizer, 2)
-    torch.manual_seed(0)
-    shown = Agent(model, head, encoder, TEACHER, reflect_prob=0.25).reflections(turns)
+    agent = Agent(model, head, encoder, TEACHER, reflect_prob=0.25, seed=3)
+    shown = agent.reflections(turns, thin=True)  # training rollouts: a quarter of the turns
     assert 0.18 < sum(r is not None for r in shown) / len(turns) < 0.32
     assert all(r in (None, "go north") for r in shown)
+    assert shown == Agent(model, head, encoder, TEACHER, reflect_prob=0.25, seed=3).reflections(turns, thin=True)
+    assert agent.reflections(turns) == ["go north"] * len(turns)  # held-out play reflects on every turn
     assert Agent(model, head, encoder, None).reflections(turns) == [None] * len(turns)
     choices, extras = Agent(model, head, encoder, Reflector(model, encoder)).act(turns[:3], greedy=True)
     assert len(choices) == 3 and all(0 <= c < 2 for c in choices)
     assert encoder.tokenizer.decode(extras[0]["prompt_ids"]).endswith("# Action:")
     assert "# Analyze:" in encoder.tokenizer.decode(extras[0]["prompt_ids"])
+
+
+def test_exploring_agent_samples_from_its_behaviour_policy_and_keeps_both_log_probabilities():
+    from datamodules.rollout import Turn
+    from lightning_modules import ActionHead
+    from lightning_modules.agent import Agent
+
+    model, encoder = players()
+    turns = [Turn("Taxi at row 1, column 1.", ["go north", "go south", "go east"], None, 0) for _ in range(300)]
+    head = ActionHead(encoder.tokenizer, 3)
+    agent = Agent(model, head, encoder, None, epsilon=1.0, seed=0)  # the behaviour policy is uniform
+    choices, extras = agent.act(turns, explore=True)
+    assert all(abs(e["behaviour_logprob"] - math.log(1 / 3)) < 1e-5 for e in extras)
+    assert {0, 1, 2} == set(choices) and max(choices.count(c) for c in range(3)) < 140
+    _, plain = agent.act(turns[:5], explore=False)  # not exploring: the behaviour is the policy
+    assert all(abs(e["behaviour_logprob"] - e["logprob"]) < 1e-6 for e in plain)
+    hot = Agent(model, head, encoder, None, temperature=1e3, seed=0).act(turns[:5], explore=True)[1]
+    assert all(abs(e["behaviour_logprob"] - math.log(1 / 3)) < 1e-2 for e in hot)
