@@ -178,6 +178,7 @@ class AutoExploreEnv(TextEnv):
         self._pools = {name: tasks_for_stage(kept, name) for name in self.stages}
         self._pool_for(self.stage)  # fail early when the default stage has no tasks
         self._views: dict[tuple[str, RelPath], DirectoryView] = {}
+        self._listing_texts: dict[tuple[str, RelPath], str] = {}  # the listing line of each view, same keys
 
         self._task: Task | None = None
         self._sandbox: Sandbox | None = None
@@ -370,8 +371,14 @@ class AutoExploreEnv(TextEnv):
         return index
 
     def _format_listing(self) -> str:
-        assert self._view is not None
-        view = self._view
+        assert self._view is not None and self._sandbox is not None
+        key = (self._sandbox.root, self._cwd)
+        text = self._listing_texts.get(key)
+        if text is None:
+            text = self._listing_texts[key] = self._listing_of(self._view)
+        return text
+
+    def _listing_of(self, view: DirectoryView) -> str:
         if view.error:
             return f"(cannot list: {view.error})"
         names = [_listed(name) + "/" for name in view.dirs] + [_listed(name) for name in view.files]
