@@ -69,7 +69,7 @@ class TextEnv(gym.Env[str, np.int64]):
     ``super().__init__(max_actions=...)`` and implement ``reset``, ``step``, :meth:`teacher_reflection`,
     :attr:`current_actions` and ``_render_text``.
 
-    Contract (see DESIGN.md):
+    Contract (see docs/design.md):
         * ``reset(seed=..., options={"stage": ...})`` picks the curriculum stage; same seed, same episode.
         * ``info["actions"]``: admissible action texts, in the order shown; the action is an index into it.
         * ``info["oracle_action"]``: an optimal index where the environment knows one.

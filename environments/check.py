@@ -1,7 +1,7 @@
 """The contract checker: does an environment follow the Reflect-RL contract? Each failure is reported in words.
 
 ``reflect-rl check-env <id or module:Class>`` runs it from the command line; :func:`check_environment` from Python.
-It runs gymnasium's own ``check_env`` and then the checks that the players and the teacher rely on (see DESIGN.md
+It runs gymnasium's own ``check_env`` and then the checks that the players and the teacher rely on (see docs/design.md
 and :class:`environments.base.TextEnv`).
 """
 
