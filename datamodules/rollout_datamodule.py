@@ -28,6 +28,9 @@ from datamodules.prompt import format_action_answer, format_policy_prompt, forma
 from datamodules.rollout import TeacherStream, Turn, make_envs
 
 ExampleKind = Literal["reflection", "policy", "rollout"]
+#: Training seeds of DDP rank ``r`` start at ``seed + r * RANK_SEED_STRIDE``: far above the held-out seeds (``val_seed``,
+#: ``test_seed``, a few million), so no rank ever trains on a validation or test episode.
+RANK_SEED_STRIDE = 100_000_000
 
 
 class _TeacherBatches(IterableDataset):
@@ -81,7 +84,7 @@ class _PolicyRollouts(IterableDataset):
         dm = self.datamodule
         hp = dm.hparams
         envs = make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, hp.episodes_per_step))
-        next_seed = hp.seed + dm._rank() * 1_000_000
+        next_seed = hp.seed + dm._rank() * RANK_SEED_STRIDE
         while True:
             seeds = list(range(next_seed, next_seed + hp.episodes_per_step))
             next_seed += hp.episodes_per_step
@@ -314,12 +317,12 @@ class RolloutDataModule(L.LightningDataModule):
 
     # -- data ------------------------------------------------------------------------------------------------------
     def train_stream(self) -> TeacherStream:
-        """A fresh teacher stream for this process (seeded with ``seed + rank * 10**6``)."""
+        """A fresh teacher stream for this process (seeded with ``seed + rank * RANK_SEED_STRIDE``)."""
         hp = self.hparams
         envs = make_envs(hp.env_id, hp.env_kwargs, hp.num_envs)
         self._stream = TeacherStream(
             envs,
-            seed=hp.seed + self._rank() * 1_000_000,
+            seed=hp.seed + self._rank() * RANK_SEED_STRIDE,
             stage=self.stage,
             mistake_prob=self.mistake_prob,
             shuffle_actions=hp.shuffle_actions,
