@@ -29,7 +29,7 @@ import yaml
 
 from datamodules.prompt import action_label, label_index
 from datamodules.rollout import Turn
-from environments.jsonl import jsonl_records
+from environments.jsonl import jsonl_records, output_file, regular_file
 
 #: Fields every record must have, with their JSON types.
 REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -88,7 +88,7 @@ def write_dataset(
         >>> episodes = TeacherStream(envs, mistake_prob=0.2).episodes(100)
         >>> write_dataset(episodes, "data/taxi.jsonl", "ReflectRL/DangerousTaxi-v0", teacher="rules")  # turns written
     """
-    path = Path(path)
+    path = output_file(path, "Dataset")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".part")
     count = 0
@@ -167,18 +167,20 @@ def read_dataset(path: str | os.PathLike[str], env_id: str | None = None, max_ac
         max_actions: If given, no record may have more actions than this.
 
     Raises:
-        FileNotFoundError: if the file does not exist.
-        DatasetFileError: for bad JSON, a missing or bad field, or an empty file, naming the file and the line.
+        FileNotFoundError: if the file does not exist; IsADirectoryError or OSError: if it is a directory, a named
+            pipe or anything else than a regular file.
+        DatasetFileError: for bad JSON (or not UTF-8, or nested too deeply), a missing or bad field, or an empty
+            file, naming the file and the line.
 
     Example:
         >>> turns = read_dataset("data/taxi.jsonl", env_id="ReflectRL/DangerousTaxi-v0", max_actions=6)
         >>> turns[0].actions[turns[0].oracle], turns[0].reflection
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"Dataset {path} does not exist (make one with reflect-rl export-dataset).")
     turns: list[Turn] = []
-    for number, record in jsonl_records(path, DatasetFileError):
+    for number, record in jsonl_records(path, DatasetFileError, "Dataset"):
         try:
             turns.append(record_to_turn(record, env_id, max_actions))
         except ValueError as error:
@@ -319,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-words", type=int, default=None, help="reflection length the LLM teacher asks for")
     parser.add_argument("--temperature", type=float, default=None, help="the LLM teacher's temperature (default 0)")
     args, rest = parser.parse_known_args(argv)
+    for config in args.config:
+        regular_file(config, "--config")
+    output_file(args.output, "--output")
     overrides = parse_overrides(rest)
     llm = llm_config_from_args(args)
     if llm is not None:

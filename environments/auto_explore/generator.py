@@ -21,6 +21,7 @@ from environments.auto_explore.corpus import DEFAULT_SPLIT_PACKAGES, package_roo
 from environments.auto_explore.generation import KINDS, depth_histogram, generate_from_roots, generate_tasks
 from environments.auto_explore.splits import build_splits
 from environments.auto_explore.tasks import Task, save_tasks
+from environments.jsonl import output_file
 
 __all__ = ["generate_tasks", "main"]
 
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     start = time.perf_counter()
     try:
+        if args.splits_dir is not None:
+            _check_splits_dir(Path(args.splits_dir))
+        elif args.out != "-":
+            output_file(args.out, "--out")
         roots = [package_root(name) for name in args.packages] + [Path(root) for root in args.roots]
         if args.splits_dir is not None:
             splits = build_splits(roots or None, fractions=tuple(args.fractions), seed=args.seed, **options)
@@ -88,11 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                 + ("" if args.out == "-" else f" -> {args.out}"),
                 file=sys.stderr,
             )
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ImportError, OSError, ValueError, RecursionError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
+
+
+def _check_splits_dir(directory: Path) -> None:
+    """Refuse a ``--splits-dir`` that is a file, or whose split files cannot be written."""
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"--splits-dir {directory} is a file; give a directory (it is created if missing).")
+    for split in ("train", "val", "test"):
+        output_file(directory / f"{split}.jsonl", "--splits-dir")
 
 
 def _json_line(task: Task) -> str:

@@ -5,8 +5,9 @@ The paper's task files (``data/auto_explore/tasks*/data.json``) are JSON lists (
     {"question": "How is the learning rate scheduled?", "answer": "...", "root": "some_repo",
      "filename": "src/train.py", "optimal_path": ["ls", "cd src", "ls", "cat train.py"], "n_level": 1, "model": "gpt-4"}
 
-``root`` is relative to the directory of the paper's repositories (``--repos-root``; an absolute ``root`` is used as
-it is), ``filename`` is relative to ``root`` (a list of files in later releases), and ``optimal_path`` uses ``ls``,
+``root`` is relative to the directory of the paper's repositories (``--repos-root``) and must stay inside it: a root
+that climbs out of it (``..``, an absolute path elsewhere, a symbolic link pointing outside) is refused. ``filename``
+is relative to ``root`` (a list of files in later releases), and ``optimal_path`` uses ``ls``,
 ``cd`` and ``cat`` with paths quoted when they hold a space. Our :class:`~environments.auto_explore.tasks.Task` has no
 ``ls`` (every observation lists the directory) and answers with ``id``: the path is converted (``ls`` dropped, the
 final ``cat`` read as ``id``) and checked against ``filename``; ``n_level`` is checked against the depth.
@@ -15,7 +16,6 @@ final ``cat`` read as ``id``) and checked against ``filename``; ``n_level`` is c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.auto_explore.tasks import Task, TaskFileError, check_task, save_tasks
-from environments.jsonl import jsonl_records
+from environments.jsonl import json_list_records, jsonl_records, open_regular, output_file, regular_file
 
 
 def _unwrap(name: str) -> str:
@@ -79,7 +79,13 @@ def paper_record_to_task(
         raise ValueError("field 'filename' must be a path or a non-empty list of paths")
     targets = [_unwrap(f).replace("\\", "/").removeprefix("./") for f in files]
     base = Path(repos_root) if repos_root is not None else Path(".")
-    location = root if os.path.isabs(root) else os.path.normpath(base / root)
+    location = os.path.normpath(base / root)  # an absolute root replaces the base, and must still be inside it
+    inside = os.path.realpath(base)
+    if os.path.commonpath([inside, os.path.realpath(location)]) != inside:
+        raise ValueError(
+            f"root {root!r} is outside the repositories directory {os.path.abspath(base)} (resolved to "
+            f"{os.path.realpath(location)}); a task's root must be a repository inside --repos-root"
+        )
     task = Task(task_id=f"{root}#{index}", root=os.path.abspath(location), question=question.strip(), targets=targets)
     if "optimal_path" in record and len(targets) == 1:
         path = record["optimal_path"]
@@ -94,15 +100,18 @@ def paper_record_to_task(
     return task
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
-    """``(line, record)`` pairs of a JSON list or a JSONL file (the line of a JSON list's record is its position)."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            return list(enumerate(json.loads(text), start=1))
-        except json.JSONDecodeError as error:
-            raise TaskFileError(f"{path}:{error.lineno}: not valid JSON: {error.msg}.") from None
-    return list(jsonl_records(path, TaskFileError))
+def _records(path: Path) -> list[tuple[int, str, Any]]:
+    """``(index, location, record)`` of a JSON list or a JSONL file.
+
+    ``location`` is ``file:line``, followed in a JSON list by the record's position (``record 2``).
+    """
+    with open_regular(path, "Task file") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith(b"["):
+        records = json_list_records(path, TaskFileError, "Task file")
+        return [(position - 1, f"{path}:{line}: record {position}", record) for position, line, record in records]
+    lines = jsonl_records(path, TaskFileError, "Task file")
+    return [(index, f"{path}:{line}", record) for index, (line, record) in enumerate(lines)]
 
 
 def import_paper_tasks(
@@ -130,18 +139,16 @@ def import_paper_tasks(
         TaskFileError: for a malformed record, naming the file and the record.
         ValueError: (without ``skip_unplayable``) for a target not reachable with ``max_actions``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Task file {path} does not exist.")
+    path = regular_file(path, "Task file")
     repos_root = Path(repos_root) if repos_root is not None else path.parent
     counts = {"records": 0, "imported": 0, "no_question": 0, "unplayable": 0}
     tasks: list[Task] = []
-    for index, (line, record) in enumerate(_records(path)):
+    for index, line, record in _records(path):
         counts["records"] += 1
         try:
             task = paper_record_to_task(record, index, repos_root)
         except ValueError as error:
-            raise TaskFileError(f"{path}:{line}: bad task: {error}.") from None
+            raise TaskFileError(f"{line}: bad task: {error}.") from None
         if task is None:
             counts["no_question"] += 1
             continue
@@ -150,7 +157,7 @@ def import_paper_tasks(
                 check_task(task, max_actions=max_actions)
             except (OSError, ValueError) as error:
                 if not skip_unplayable:
-                    raise type(error)(f"{path}:{line}: {error}") from None
+                    raise type(error)(f"{line}: {error}") from None
                 counts["unplayable"] += 1
                 continue
         tasks.append(task)
@@ -172,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true", help="do not check that roots and targets exist")
     parser.add_argument("--skip-unplayable", action="store_true", help="skip tasks that cannot be played, not fail")
     args = parser.parse_args(argv)
+    output_file(args.out, "--out")
+    if args.repos_root is not None and not args.no_check and not args.repos_root.is_dir():
+        raise NotADirectoryError(
+            f"--repos-root {args.repos_root} is not a directory; give the directory of the paper's repositories."
+        )
     tasks, counts = import_paper_tasks(
         args.tasks, args.repos_root, None if args.no_check else args.max_actions, args.skip_unplayable
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from environments.auto_explore.actions import directory_view, nearest_target, route
 from environments.auto_explore.sandbox import Sandbox, split_relpath
-from environments.jsonl import jsonl_records
+from environments.jsonl import jsonl_records, output_file, regular_file
 
 #: Curriculum stages: the depth of the target file (number of ``cd`` from the root), easiest first, then all tasks.
 STAGES: tuple[str, ...] = ("0", "1", "2", "3", "all")
@@ -128,14 +128,16 @@ def load_tasks(path: str | os.PathLike[str]) -> list[Task]:
     Relative ``root`` values are taken relative to the file's directory.
 
     Raises:
-        FileNotFoundError: if the file does not exist.
-        TaskFileError: for bad JSON, a missing field, a wrong type or a duplicate ``task_id``, naming file and line.
+        FileNotFoundError: if the file does not exist; IsADirectoryError or OSError: if it is a directory, a named
+            pipe or anything else than a regular file.
+        TaskFileError: for bad JSON (or not UTF-8, or nested too deeply), a missing field, a wrong type or a duplicate
+            ``task_id``, naming file and line.
 
     """
-    path = Path(path)
+    path = regular_file(path, "Task file")
     tasks: list[Task] = []
     seen: dict[str, int] = {}
-    for number, data in jsonl_records(path, TaskFileError):
+    for number, data in jsonl_records(path, TaskFileError, "Task file"):
         try:
             task = Task.from_dict(data)
         except (ValueError, TypeError) as error:
@@ -152,8 +154,13 @@ def load_tasks(path: str | os.PathLike[str]) -> list[Task]:
 
 
 def save_tasks(tasks: Iterable[Task], path: str | os.PathLike[str]) -> Path:
-    """Write tasks as JSONL (one object per line, keys in field order) and return the path."""
-    path = Path(path)
+    """Write tasks as JSONL (one object per line, keys in field order) and return the path.
+
+    Raises:
+        IsADirectoryError, NotADirectoryError or OSError: if ``path`` is a directory, lies under a file or is not a
+            regular file (see :func:`~environments.jsonl.output_file`).
+    """
+    path = output_file(path, "Task file")
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:

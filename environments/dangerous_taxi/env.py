@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gymnasium.envs.toy_text.utils import categorical_sample
@@ -111,9 +112,15 @@ class DangerousTaxiEnv(TextEnv):
                 ``{"state": int}`` starts from that Taxi state instead of a sampled one.
 
         Raises:
-            ValueError: for an unknown stage or option, or a state that is no valid start for the stage.
+            ValueError: for options that are not a dict, an unknown stage or option, or a state that is no valid start
+                for the stage.
 
         """
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(
+                f"reset options must be a dict such as {{'stage': 'pickup'}} or {{'state': 42}}, or None; got "
+                f"{type(options).__name__} {options!r:.80}."
+            )
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - {"stage", "state"}

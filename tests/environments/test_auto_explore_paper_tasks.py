@@ -84,7 +84,8 @@ def test_a_malformed_record_names_the_file_and_the_record(repos, tmp_path, recor
     path = write_json(tmp_path / "data.json", [paper_record(), record])
     with pytest.raises(TaskFileError) as error:
         import_paper_tasks(path, repos_root=repos)
-    assert str(error.value).startswith(f"{path}:2: bad task") and message in str(error.value)
+    second = path.read_text().splitlines().index("  {", 2) + 1  # the line where the second record starts
+    assert str(error.value).startswith(f"{path}:{second}: record 2: bad task") and message in str(error.value)
 
 
 def test_missing_repositories_fail_or_are_skipped(repos, tmp_path):
