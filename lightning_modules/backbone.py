@@ -214,16 +214,22 @@ def _hub_reachable(name: str, timeout: float = 3.0) -> bool:
     return True
 
 
-def _load_pretrained(name_or_path: str, dtype: torch.dtype) -> tuple[nn.Module, object]:
+def _load_pretrained(name_or_path: str, dtype: torch.dtype, option: str | None = None) -> tuple[nn.Module, object]:
     """Load a full model or a LoRA adapter export from a directory or the hub, with errors that say what to do."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(os.path.expanduser(name_or_path))
     if _is_local(name_or_path):
         if not path.is_dir():
+            named = (
+                f"the {option} option"
+                if option
+                else "the option that names it (backbone.name_or_path, or reflection for the reflection model)"
+            )
             raise FileNotFoundError(
-                f"Backbone directory {path} does not exist. Point name_or_path at an export of an earlier stage "
-                "(a directory with config.json or adapter_config.json) or at a Hugging Face hub name."
+                f"Model directory {path} does not exist. Run the stage that exports it first, or point {named} at an "
+                "export of an earlier stage (a directory with config.json or adapter_config.json) or at a Hugging "
+                "Face hub name."
             )
         if (path / "adapter_config.json").is_file():
             from peft import AutoPeftModelForCausalLM
@@ -253,12 +259,16 @@ def _load_pretrained(name_or_path: str, dtype: torch.dtype) -> tuple[nn.Module, 
     return model, tokenizer
 
 
-def load_backbone(spec: BackboneSpec, texts: Callable[[], Iterable[str]] | None = None) -> tuple[nn.Module, object]:
+def load_backbone(
+    spec: BackboneSpec, texts: Callable[[], Iterable[str]] | None = None, option: str | None = None
+) -> tuple[nn.Module, object]:
     """Load the causal LM and tokenizer that ``spec`` names.
 
     Args:
         spec: What to load.
         texts: For the embedded default only: a callable returning environment text to train the tokenizer on.
+        option: The configuration option ``spec.name_or_path`` came from (``backbone.name_or_path``,
+            ``reflection``), named by the error for a missing directory.
 
     Returns:
         ``(model, tokenizer)``; the tokenizer pads on the left (batched decisions and generation need it).
@@ -278,7 +288,7 @@ def load_backbone(spec: BackboneSpec, texts: Callable[[], Iterable[str]] | None 
         model, tokenizer = build_tiny_backbone(spec.tiny, texts())
         model = model.to(dtype)
     else:
-        model, tokenizer = _load_pretrained(spec.name_or_path, dtype)
+        model, tokenizer = _load_pretrained(spec.name_or_path, dtype, option)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -73,7 +73,8 @@ def test_what_cannot_run_here_is_a_one_line_error_before_training(override, mess
 
     config = ROOT / "configs" / "dangerous_taxi" / "reflect_rl.yaml"
     code = main(["fit", "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}",
-                 f"--model.init_args.backbone.name_or_path={exports[1]}", *override])  # fmt: skip
+                 f"--model.init_args.backbone.name_or_path={exports[1]}", f"--model.init_args.reflection={exports[0]}",
+                 *override])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err
     assert not list(tmp_path.rglob("*.ckpt"))
