@@ -26,10 +26,11 @@ from datamodules.encoding import PromptEncoder
 from datamodules.llm.teacher import RULES, LLMTeacher, check_teacher_spec, make_teacher
 from datamodules.prompt import format_action_answer, format_policy_prompt, format_reflection_prompt
 from datamodules.rollout import TeacherStream, Turn, make_envs
+from environments.jsonl import regular_file
 
 ExampleKind = Literal["reflection", "policy", "rollout"]
-#: Training seeds of DDP rank ``r`` start at ``seed + r * RANK_SEED_STRIDE``: far above the held-out seeds (``val_seed``,
-#: ``test_seed``, a few million), so no rank ever trains on a validation or test episode.
+#: Training seeds of DDP rank ``r`` start at ``seed + r * RANK_SEED_STRIDE``: far above the held-out seeds
+#: (``val_seed``, ``test_seed``, a few million), so no rank ever trains on a validation or test episode.
 RANK_SEED_STRIDE = 100_000_000
 
 
@@ -208,9 +209,7 @@ class RolloutDataModule(L.LightningDataModule):
         """
         data: dict[str, Any] = {}
         for config in configs:
-            path = Path(config)
-            if not path.is_file():
-                raise FileNotFoundError(f"Config {path} does not exist.")
+            path = regular_file(config, "Config")
             section = (yaml.safe_load(path.read_text()) or {}).get("data")
             if not isinstance(section, Mapping):
                 raise ValueError(f"{path} has no data section.")

@@ -211,7 +211,8 @@ class ReflectingPolicyModule(BackboneModule):
         """Load the stage-1 export named by ``self.reflection`` once, frozen, checking that it shares the tokenizer."""
         if self.reflection in (None, TEACHER) or self.reflection_model is not None:
             return
-        model, tokenizer = load_backbone(BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype))
+        spec = BackboneSpec(name_or_path=self.reflection, dtype=self.backbone_spec.dtype)
+        model, tokenizer = load_backbone(spec, option="reflection")
         if tokenizer.get_vocab() != self.tokenizer.get_vocab():
             raise ValueError(
                 f"The reflection model at {self.reflection} has a different tokenizer from the policy at "

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from datamodules.dataset import DatasetFileError, read_dataset
+from datamodules.rollout_datamodule import RolloutDataModule
 from environments.auto_explore import AutoExploreEnv, TaskFileError, load_tasks
 from environments.auto_explore.paper_tasks import import_paper_tasks
 from environments.dangerous_taxi import DangerousTaxiEnv
@@ -88,6 +89,8 @@ def test_a_named_pipe_or_a_directory_is_refused_in_words_not_read(fifo, tmp_path
         regular_file(tmp_path / "missing.jsonl")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         regular_file(tmp_path / "a" / "b", "--config")
+    with pytest.raises(OSError, match="named pipe"):  # the data section of stage configs, read from Python
+        RolloutDataModule.from_config([fifo])
 
 
 @pytest.mark.parametrize(

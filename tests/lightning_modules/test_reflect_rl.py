@@ -158,3 +158,10 @@ def test_curriculum_switches_clears_replay_and_rejects_unknown_stages(exports, t
         trainer(tmp_path, 1, callbacks=[CurriculumCallback([CurriculumStage("moon")])]).fit(
             rl_module(exports), datamodule=data()
         )
+
+
+def test_a_missing_reflection_export_names_the_reflection_option(exports, tmp_path):
+    module = rl_module(exports, reflection=str(tmp_path / "gone"))
+    with pytest.raises(FileNotFoundError, match="reflection") as error:
+        trainer(tmp_path, 1).fit(module, datamodule=data())
+    assert "name_or_path" not in str(error.value)
