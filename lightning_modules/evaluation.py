@@ -110,6 +110,10 @@ def outcome_metrics(prefix: str, suffix: str, counts: Mapping[str, float], summa
 class Evaluation:
     """What :func:`evaluate_player` found.
 
+    Example:
+        >>> evaluation = evaluate_player(agent, datamodule, "val", 64)
+        >>> evaluation.metrics["val/success_rate"], evaluation.records[0]["turns"][0]["reflection"]
+
     Attributes:
         metrics: Metric name -> value (the keys of the module docstring), the same on every rank.
         records: This rank's episodes: mode, seed, success, return, final ``info`` and the turns (the policy's
@@ -154,6 +158,12 @@ def evaluate_player(
         episodes: Held-out episodes, played once per mode.
         modes: ``"greedy"`` and/or ``"sampled"``.
         trainer: Under DDP, the Lightning trainer: the seeds are dealt out to its ranks and the counts summed.
+
+    Example:
+        >>> datamodule = RolloutDataModule.from_config(["configs/dangerous_taxi/reflect_rl.yaml"])
+        >>> datamodule.bind(module.tokenizer, examples="rollout", actor=module)  # e.g. a trained ReflectRLModule
+        >>> evaluation = evaluate_player(module.agent, datamodule, "test", 100)
+        >>> evaluation.metrics["test/success_rate"], evaluation.metrics["test/follows_reflection"]
     """
     rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
     seeds = datamodule.eval_seeds(split, episodes)[rank::world]
@@ -209,6 +219,9 @@ def results_table(
     """The held-out table of several policies: greedy success (95% CI) and the chosen columns.
 
     A value a row does not have (e.g. invalid answers of our own models, which cannot give one) is ``-``.
+
+    Example:
+        >>> print(results_table({"SFT policy": sft.metrics, "Reflect-RL": rl.metrics}, 100, "dangerous_taxi"))
     """
     p = f"{split}/"
     known = {
