@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="also train and test RL without reflection")
     parser.add_argument("--skip-existing", action="store_true", help="reuse a stage whose export already exists")
     parser.add_argument("--rl-steps", type=int, default=None, help="override the RLFT configs' max_steps")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every stage (default: the configs' own)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None,
+        help="run the pipeline once per seed (under <output-dir>/seed<N>) and print mean and spread over the seeds",
+    )  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run side by side with --seeds (default 1)")
     parser.add_argument(
         "--stage-args",
         action="append",
@@ -91,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         known = sorted(p.name for p in CONFIG_ROOT.iterdir() if p.is_dir())
         parser.error(f"{configs} lacks {', '.join(m + '.yaml' for m in missing)}; environments in configs/: {known}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}.")
     output = args.output_dir or Path("runs") / "pipeline" / args.env
+    if args.seeds:
+        return run_seeds(args, output)
+    seeded = [f"--seed_everything={args.seed}", f"--data.seed={args.seed}"] if args.seed is not None else []
     exports = {stage: output / stage / "export" for stage in (*STAGES, *BASELINE_STAGES)}
     timings: dict[str, float] = {}
 
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[pipeline] {stage}: fitting {configs / CONFIG_OF[stage]}.yaml")
         start = time.perf_counter()
         run_lightning_cli(
-            ["fit", "--config", str(configs / f"{CONFIG_OF[stage]}.yaml"), *_common(output, stage),
+            ["fit", "--config", str(configs / f"{CONFIG_OF[stage]}.yaml"), *_common(output, stage), *seeded,
              f"--model.init_args.export_dir={exports[stage]}", *extra, *stage_args.get(stage, [])]
         )  # fmt: skip
         timings[stage] = time.perf_counter() - start
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         reads = "null" if stage in BASELINE_STAGES else reflection
         print(f"[pipeline] testing {name} on {args.test_episodes} held-out episodes")
         cli = run_lightning_cli(
-            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, f"test_{stage}"),
+            ["test", "--config", str(configs / "reflect_rl.yaml"), *_common(output, f"test_{stage}"), *seeded,
              f"--model.init_args.backbone.name_or_path={exports[stage]}", f"--model.init_args.reflection={reads}",
              f"--model.init_args.val_rollouts={args.test_episodes}", "--trainer.enable_progress_bar=false",
              *stage_args.get("test", [])]
@@ -141,6 +152,81 @@ def main(argv: list[str] | None = None) -> int:
     (output / "results.txt").write_text(table + "\n")
     plot_rl_curves(output, [s for s in ("reflect_rl", "rl_no_reflection") if (output / s / "version_0").is_dir()])
     return 0
+
+
+def run_seeds(args: argparse.Namespace, output: Path) -> int:
+    """Run the pipeline once per seed of ``--seeds`` in child processes (``--jobs`` at a time), then summarise.
+
+    Each seed writes its own ``<output>/seed<N>`` (stages, exports, ``results.json``); the CPU threads are shared out
+    between the jobs. The summary gives each policy's greedy held-out success per seed with its mean and standard
+    deviation, and the gain of each RL stage over the SFT policy it started from, per seed: the difference on the same
+    test episodes, which is what a conclusion about RL rests on.
+    """
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    forwarded = ["--env", args.env, "--test-episodes", str(args.test_episodes)]
+    forwarded += ["--configs", str(args.configs)] if args.configs else []
+    forwarded += ["--baseline"] if args.baseline else []
+    forwarded += ["--skip-existing"] if args.skip_existing else []
+    forwarded += ["--rl-steps", str(args.rl_steps)] if args.rl_steps else []
+    for item in args.stage_args:
+        forwarded += ["--stage-args", item]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    output.mkdir(parents=True, exist_ok=True)
+
+    def one(seed: int) -> dict:
+        directory = output / f"seed{seed}"
+        directory.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "lightning_modules.cli", "pipeline", *forwarded, "--seed", str(seed),
+                   "--output-dir", str(directory)]  # fmt: skip
+        print(f"[pipeline] seed {seed}: {' '.join(command[2:])} (log: {directory / 'log.txt'})", flush=True)
+        with (directory / "log.txt").open("w") as log:
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        if done.returncode:
+            raise RuntimeError(f"The pipeline of seed {seed} failed; its log is {directory / 'log.txt'}.")
+        print(f"[pipeline] seed {seed} done", flush=True)
+        return json.loads((directory / "results.json").read_text())
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        per_seed = dict(zip(args.seeds, pool.map(one, args.seeds), strict=True))
+    summary = seeds_summary(per_seed)
+    print("\n" + summary)
+    (output / "results.txt").write_text(summary + "\n")
+    (output / "results.json").write_text(json.dumps({str(s): r for s, r in per_seed.items()}, indent=2))
+    return 0
+
+
+def seeds_summary(per_seed: dict[int, dict]) -> str:
+    """Greedy held-out success of each policy per seed with mean ± sd, and each RL stage's gain over its start."""
+
+    def spread(values: list[float], signed: bool) -> str:
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+        return f"{mean:{'+' if signed else ''}.0%} ± {sd:.0%}"
+
+    seeds = sorted(per_seed)
+    names = [n for n in POLICIES if all(n in per_seed[s]["results"] for s in seeds)]
+    success = {n: [per_seed[s]["results"][n]["test/success_rate"] for s in seeds] for n in names}
+    gains = {
+        f"gain of {rl}": [a - b for a, b in zip(success[rl], success[sft], strict=True)]
+        for rl, sft in (("Reflect-RL", "SFT policy"), ("RL, no reflection", "SFT, no reflection"))
+        if rl in success and sft in success
+    }
+    width = max(20, *(len(n) for n in [*names, *gains]))
+
+    def row(name: str, values: list[float], signed: bool = False) -> str:
+        cells = " ".join(format(v, ">+8.0%" if signed else ">8.0%") for v in values)
+        return f"{name:{width}} {cells} {spread(values, signed):>12}"
+
+    header = f"{'policy':{width}} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds) + f" {'mean ± sd':>12}"
+    lines = [f"Held-out greedy success over seeds {', '.join(map(str, seeds))} (mean ± sd):", header]
+    lines += [row(name, success[name]) for name in names]
+    lines += [row(name, values, signed=True) for name, values in gains.items()]
+    return "\n".join(lines)
 
 
 def success_by_group(metrics: dict[str, float], key: str, split: str = "test") -> dict[str, tuple[float, int]]:

@@ -57,3 +57,20 @@ def test_pipeline_rejects_an_unknown_environment_and_stage(capsys):
     assert "configs/nowhere lacks" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["pipeline", "--stage-args", "stage9=--x"])
+
+
+def test_pipeline_over_seeds_runs_each_seed_apart_and_reports_the_rl_gain_with_its_spread(tmp_path, capsys):
+    code = main(
+        ["pipeline", "--env", "dangerous_taxi", "--output-dir", str(tmp_path), "--test-episodes", "2",
+         "--seeds", "3", "4", "--jobs", "2", "--stage-args", TINY, "--stage-args", POLICY, "--stage-args", RL,
+         "--stage-args", "test=--data.num_envs=2 --data.max_reflection_tokens=8"]
+    )  # fmt: skip
+    assert code == 0
+    per_seed = json.loads((tmp_path / "results.json").read_text())
+    assert set(per_seed) == {"3", "4"}
+    for seed in (3, 4):
+        config = (tmp_path / f"seed{seed}" / "reflect_rl" / "version_0" / "config.yaml").read_text()
+        assert f"seed_everything: {seed}" in config and f"seed: {seed}" in config
+    out = capsys.readouterr().out
+    assert "gain of Reflect-RL" in out and "mean ± sd" in out
+    assert (tmp_path / "results.txt").read_text().strip() in out
