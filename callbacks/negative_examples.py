@@ -11,11 +11,12 @@ from lightning.pytorch.callbacks import Callback
 class NegativeExampleCallback(Callback):
     """Sets (and optionally schedules) the teacher's probability of a deliberate wrong action.
 
-    The datamodule's behaviour policy takes a random non-oracle action with this probability; the reflection at the
-    next turn then names the mistake and the way back. The policy target is always the oracle action, so mistakes
-    teach recovery without teaching wrong actions. With probability 0 the data has no negative examples (the paper's
-    ablation). Logs ``train/mistake_prob`` and ``train/negative_share`` (the share of turns in each batch where the
-    teacher erred).
+    The datamodule's behaviour policy takes a wrong action with this probability (one of the environment's
+    ``info["mistake_actions"]`` where it lists them, actions that do not end the episode; else a random non-oracle
+    action); the reflection at the next turn then names the mistake and the way back. The policy target is always the
+    oracle action, so mistakes teach recovery without teaching wrong actions. With probability 0 the data has no
+    negative examples (the paper's ablation). Logs ``train/mistake_prob`` and ``train/negative_share`` (the share of
+    turns in each batch where the teacher erred).
 
     Args:
         probability: The probability from the start of training (used when ``schedule`` is not given).

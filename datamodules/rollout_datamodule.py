@@ -4,8 +4,9 @@ In teacher mode (the SFT stages) it plays a batch of environments in lock-step w
 yields tokenised examples: reflection examples (loss on the reflection tokens only) or policy examples (target = the
 oracle action's label). The teacher is the environment's rule-based one or a model behind an OpenAI-compatible
 endpoint (``teacher: {base_url: ..., model: ...}``); the SFT data can also come from a JSONL file (``dataset``, see
-:mod:`datamodules.dataset`). Validation and test are fixed sets of teacher episodes from held-out seeds (and held-out
-tasks through ``val_env_kwargs`` / ``test_env_kwargs``).
+:mod:`datamodules.dataset`). In the SFT stages validation and test are fixed sets of teacher episodes from held-out
+seeds (and held-out tasks through ``val_env_kwargs`` / ``test_env_kwargs``); in policy mode (RLFT) they are one item
+each, and the module plays the held-out episodes itself (:func:`lightning_modules.evaluation.evaluate_player`).
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ class ReflectRLModule(ReflectingPolicyModule):
             an action the (reflection-obeying) policy gives almost no probability is still tried.
         importance_clip: With exploration, fresh steps are weighted by the importance ratio policy/behaviour,
             truncated at this value (REINFORCE; PPO's ratio is taken against the behaviour policy); ``None`` treats
-            the explored steps as if the policy had taken them (biased, but a large push towards good explored
-            actions).
+            the explored steps as if the policy had taken them (REINFORCE weight 1, PPO's ratio against the policy's
+            own log-probabilities): biased, but a full-size push towards an explored action that paid off, where the
+            corrected weight is as small as the policy's probability of it.
         gamma: Discount of the return-to-go.
         algorithm: ``"reinforce"`` or ``"ppo"`` (clipped ratio against the acting policy's log-probabilities).
         baseline: ``"batch_mean"`` (the mean return of the batch) or ``"value"`` (a linear value head on the policy's
