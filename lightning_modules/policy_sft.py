@@ -38,8 +38,9 @@ class PolicySFTModule(ReflectingPolicyModule):
         warmup_steps: Linear warm-up steps of the cosine schedule.
         val_rollouts: Held-out episodes played at each validation (0: none).
         own_reflections: Share of training turns whose analysis is the reflection model's own instead of the
-            teacher's (needs ``reflection`` to name a stage-1 export); logged as ``train/own_reflection_share``, with
-            ``train/own_reflection_wrong``, the share of those that recommend another action than the oracle.
+            teacher's (needs ``reflection`` to name a stage-1 export; ignored for ``reflection: null``, whose prompts
+            have no analysis); logged as ``train/own_reflection_share``, with ``train/own_reflection_wrong``, the share
+            of those that recommend another action than the oracle.
         own_reflection_temperature: 0 for the reflection model's greedy analysis (what the policy reads at test
             time; memoised per observation), or a sampling temperature for more varied, more often wrong ones.
         export_dir: Where the trained policy is exported when ``fit`` ends (default ``<log_dir>/export``).
@@ -86,7 +87,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         datamodule = self.datamodule()
         datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
         self.build_agent()
-        if self.hparams.own_reflections > 0:
+        if self.hparams.own_reflections > 0 and self.reflection is not None:  # None: no analysis to mix
             if self.reflection_model is None:
                 raise ValueError(
                     f"own_reflections={self.hparams.own_reflections} needs the reflection model that will reflect: "

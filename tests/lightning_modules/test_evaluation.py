@@ -81,3 +81,6 @@ def test_own_reflections_need_a_reflection_model(exports, tmp_path):
         trainer(tmp_path, 1).fit(module, datamodule=data(teacher_episodes=2))
     with pytest.raises(ValueError, match="own_reflections must be a share"):
         PolicySFTModule(own_reflections=1.5)
+    baseline = PolicySFTModule(BackboneSpec(name_or_path=str(policy)), reflection=None, own_reflections=0.5)
+    trainer(tmp_path, 1).fit(baseline, datamodule=data(teacher_episodes=2))  # no analysis at all: nothing to mix
+    assert baseline.own_reflector is None
