@@ -111,7 +111,7 @@ def mean(values: list[float | None]) -> str:
 
 def report(rows: list[dict], args) -> str:
     lines = [
-        f"RL settings searched on validation (`{' '.join(sys.argv)}`); {args.steps} RL steps per run, "
+        f"RL settings searched on validation (`python {shlex.join(sys.argv)}`); {args.steps} RL steps per run, "
         f"{args.val_episodes} validation and {args.test_episodes} test episodes, mean ± sd over seeds.",
         "",
         "| variant | method | val success | test success | test sampled | follows refl. | overrules wrong | extra |",
