@@ -77,7 +77,12 @@ class _TeacherBatches(IterableDataset):
 
 
 class _PolicyRollouts(IterableDataset):
-    """Endless on-policy rollouts: each item is ``episodes_per_step`` episodes played with the live policy."""
+    """Endless on-policy rollout work: each item is the environments and the ``episodes_per_step`` seeds to play.
+
+    The item holds no episodes: the RL module plays them in its ``training_step`` (``ReflectRLModule.rollout``), because
+    Lightning fetches each batch one step ahead, and episodes played here would come from the policy before the last
+    update.
+    """
 
     def __init__(self, datamodule: RolloutDataModule) -> None:
         self.datamodule = datamodule
@@ -88,10 +93,8 @@ class _PolicyRollouts(IterableDataset):
         envs = make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, hp.episodes_per_step))
         next_seed = hp.seed + dm._rank() * RANK_SEED_STRIDE
         while True:
-            seeds = list(range(next_seed, next_seed + hp.episodes_per_step))
+            yield {"envs": envs, "seeds": list(range(next_seed, next_seed + hp.episodes_per_step))}
             next_seed += hp.episodes_per_step
-            results = dm.actor.play(envs, seeds, dm.stage, greedy=False)
-            yield {"episodes": [dm.actor.to_episode(r) for r in results], "stage": dm.stage}
 
 
 class RolloutDataModule(L.LightningDataModule):
@@ -99,8 +102,8 @@ class RolloutDataModule(L.LightningDataModule):
 
     The module binds its tokenizer and says what it trains on with :meth:`bind` (the SFT modules do it in
     ``setup``), so the datamodule's config only describes the environments and the data. In policy mode (RLFT,
-    ``examples="rollout"``) each training item is ``episodes_per_step`` episodes played by the bound actor, the live
-    LightningModule.
+    ``examples="rollout"``) each training item is the environments and the ``episodes_per_step`` seeds of one step,
+    which the module plays with its live policy in the curriculum stage :attr:`stage`.
 
     Args:
         env_id: A registered gymnasium id (``ReflectRL/DangerousTaxi-v0``, ...) or your own environment class as
@@ -188,7 +191,6 @@ class RolloutDataModule(L.LightningDataModule):
         self.encoder: PromptEncoder | None = None
         self.examples: ExampleKind = "policy"
         self.with_reflection = True
-        self.actor: Any = None
         self._stream: TeacherStream | None = None
         self._eval_turns: dict[str, list[Turn]] = {}
         env = make_envs(env_id, env_kwargs, 1)[0]  # fail now, not inside the training loop, on a bad config
@@ -227,18 +229,13 @@ class RolloutDataModule(L.LightningDataModule):
             raise ValueError(f"Bad data options in {', '.join(map(str, configs))}: {error}") from None
 
     # -- what the LightningModule and callbacks call ----------------------------------------------------------------
-    def bind(
-        self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True, actor: Any = None
-    ) -> None:
+    def bind(self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True) -> None:
         """Set the tokenizer and the kind of example to yield (called by the module in ``setup``).
 
-        ``examples="rollout"`` needs an ``actor`` with ``play(envs, seeds, stage, greedy)`` and ``to_episode``.
+        ``examples="rollout"``: each training item is ``{"envs", "seeds"}`` for the module to play.
         """
         if examples not in ("reflection", "policy", "rollout"):
             raise ValueError(f"examples must be 'reflection', 'policy' or 'rollout', got {examples!r}.")
-        if examples == "rollout" and actor is None:
-            raise ValueError("Policy-mode rollouts need the acting module: bind(..., actor=module).")
-        self.actor = actor
         self.encoder = PromptEncoder(tokenizer, self.hparams.max_prompt_tokens, self.hparams.max_reflection_tokens)
         self.examples = examples
         self.with_reflection = with_reflection

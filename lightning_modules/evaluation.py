@@ -161,7 +161,7 @@ def evaluate_player(
 
     Example:
         >>> datamodule = RolloutDataModule.from_config(["configs/dangerous_taxi/reflect_rl.yaml"])
-        >>> datamodule.bind(module.tokenizer, examples="rollout", actor=module)  # e.g. a trained ReflectRLModule
+        >>> datamodule.bind(module.tokenizer, examples="rollout")  # e.g. for a trained ReflectRLModule
         >>> evaluation = evaluate_player(module.agent, datamodule, "test", 100)
         >>> evaluation.metrics["test/success_rate"], evaluation.metrics["test/follows_reflection"]
     """

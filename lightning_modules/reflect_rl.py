@@ -31,10 +31,11 @@ def _categorical_kl(logits: torch.Tensor, reference: torch.Tensor) -> torch.Tens
 class ReflectRLModule(ReflectingPolicyModule):
     """Online RLFT of the policy with single-prompt action enumeration and a frozen reflection model.
 
-    Each training step the :class:`~datamodules.RolloutDataModule` (policy mode) plays ``episodes_per_step`` episodes
-    in lock-step with the live policy (reflections generated in one batched, KV-cached call per turn and memoised,
-    one forward pass per decision) and yields them with the exact token ids the policy saw. ``training_step``
-    recomputes the log-probabilities of the chosen labels on those ids with gradients and takes a policy-gradient step:
+    Each training step gets the environments and ``episodes_per_step`` seeds from the
+    :class:`~datamodules.RolloutDataModule` (policy mode), plays them in lock-step with the live policy (:meth:`rollout`:
+    reflections generated in one batched, KV-cached call per turn and memoised, one forward pass per decision),
+    keeping the exact token ids the policy saw, then recomputes the log-probabilities of the chosen labels on those ids
+    with gradients and takes a policy-gradient step:
     REINFORCE (or PPO-clip) with a batch-mean baseline or a learned value head (GAE), an entropy bonus, an optional
     KL penalty towards the starting policy and, as in the paper, successful episodes replayed from a buffer that a
     curriculum switch clears.
@@ -144,7 +145,7 @@ class ReflectRLModule(ReflectingPolicyModule):
                 "ReflectRLModule starts from a trained policy: set backbone.name_or_path to the stage-2 export."
             )
         self.build_backbone()
-        self.datamodule().bind(self.tokenizer, examples="rollout", actor=self)
+        self.datamodule().bind(self.tokenizer, examples="rollout")
         hp = self.hparams
         self.build_agent(
             hp.reflection_cache, reflect_prob=hp.reflect_prob, temperature=hp.rollout_temperature,
@@ -191,7 +192,16 @@ class ReflectRLModule(ReflectingPolicyModule):
         """Forget the replayed successes (a curriculum switch calls this)."""
         self.replay.clear()
 
-    # -- acting (the datamodule's rollouts call these) -----------------------------------------------------------
+    # -- acting -----------------------------------------------------------------------------------------------------
+    def rollout(self, batch: dict[str, Any]) -> list[Episode]:
+        """Play the item's seeds now, with this step's weights, in the datamodule's current curriculum stage.
+
+        The datamodule's item names the environments and seeds only: Lightning fetches each batch one step ahead, so
+        episodes played at fetch time would come from the policy before the last update.
+        """
+        results = self.play(batch["envs"], batch["seeds"], self.datamodule().stage, greedy=False)
+        return [self.to_episode(r) for r in results]
+
     @staticmethod
     def to_episode(result: EpisodeResult) -> Episode:
         """Keep what training needs from a played episode."""
@@ -210,7 +220,7 @@ class ReflectRLModule(ReflectingPolicyModule):
 
     # -- training ---------------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        episodes: list[Episode] = batch["episodes"]
+        episodes = batch["episodes"] = self.rollout(batch)  # callbacks (the curriculum) read them from the batch
         self._log_rollout(episodes)
         replayed = self.replay.sample(self.hparams.replay_episodes, self.replay_generator)
         self.replay.add(episodes)

@@ -64,19 +64,19 @@ def rl_module(exports, **kwargs):
 
 
 def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp_path):
-    module = rl_module(exports)
+    module = rl_module(exports, lr=1e-2)  # a large step: rollouts one update old would show in the ratio
     datamodule = data()
-    fit = trainer(tmp_path, 1)
+    fit = trainer(tmp_path, 3, log_every_n_steps=1)
     fit.fit(module, datamodule=datamodule)
-    batch = next(iter(datamodule.train_dataloader()))  # fresh rollouts of the trained policy
+    episodes = module.rollout(next(iter(datamodule.train_dataloader())))  # fresh rollouts of the trained policy
     from datamodules.rl_batches import episodes_to_batch
 
-    tensors = episodes_to_batch(batch["episodes"], datamodule.encoder.pad_id, 0.95)
+    tensors = episodes_to_batch(episodes, datamodule.encoder.pad_id, 0.95)
     module.train()
     logits = module.head(module.model, tensors["input_ids"], tensors["attention_mask"], tensors["num_actions"])
     recomputed = torch.distributions.Categorical(logits=logits).log_prob(tensors["actions"])
     torch.testing.assert_close(recomputed, tensors["old_logprobs"], atol=1e-5, rtol=0)
-    assert fit.callback_metrics["train/ratio"] == pytest.approx(1.0, abs=1e-5)
+    assert fit.callback_metrics["train/ratio"] == pytest.approx(1.0, abs=1e-5)  # step 3 played with step 3's weights
     assert all(not p.requires_grad for p in module.reflection_model.parameters())
     optimized = {id(p) for group in fit.optimizers[0].param_groups for p in group["params"]}
     assert not optimized & {id(p) for p in module.reflection_model.parameters()}
@@ -92,7 +92,7 @@ def test_explored_steps_are_weighted_by_the_truncated_importance_ratio(exports, 
     datamodule = data()
     fit = trainer(tmp_path, 1)
     fit.fit(module, datamodule=datamodule)
-    episodes = next(iter(datamodule.train_dataloader()))["episodes"]
+    episodes = module.rollout(next(iter(datamodule.train_dataloader())))
     steps = [step for episode in episodes for step in episode.steps]
     assert any(abs(s.behaviour_logprob - s.logprob) > 1e-3 for s in steps)  # the behaviour policy differs
     batch = episodes_to_batch(episodes, datamodule.encoder.pad_id, 0.95)
@@ -139,7 +139,7 @@ def test_no_reflection_baseline_prompts_have_no_analysis(exports, tmp_path):
     module = rl_module(exports, reflection=None)
     datamodule = data()
     trainer(tmp_path, 1).fit(module, datamodule=datamodule)
-    episodes = next(iter(datamodule.train_dataloader()))["episodes"]
+    episodes = module.rollout(next(iter(datamodule.train_dataloader())))
     text = datamodule.encoder.tokenizer.decode(episodes[0].steps[0].prompt_ids)
     assert "# Analyze:" not in text and text.endswith("# Action:")
     assert module.reflection_model is None
