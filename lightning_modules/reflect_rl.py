@@ -32,8 +32,9 @@ class ReflectRLModule(ReflectingPolicyModule):
     """Online RLFT of the policy with single-prompt action enumeration and a frozen reflection model.
 
     Each training step gets the environments and ``episodes_per_step`` seeds from the
-    :class:`~datamodules.RolloutDataModule` (policy mode), plays them in lock-step with the live policy (:meth:`rollout`:
-    reflections generated in one batched, KV-cached call per turn and memoised, one forward pass per decision),
+    :class:`~datamodules.RolloutDataModule` (policy mode), plays them in lock-step with the live policy
+    (:meth:`rollout`: reflections generated in one batched, KV-cached call per turn and memoised, one forward pass
+    per decision),
     keeping the exact token ids the policy saw, then recomputes the log-probabilities of the chosen labels on those ids
     with gradients and takes a policy-gradient step:
     REINFORCE (or PPO-clip) with a batch-mean baseline or a learned value head (GAE), an entropy bonus, an optional
