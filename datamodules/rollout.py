@@ -253,7 +253,8 @@ def play_episodes(
 
     Args:
         envs: Environments to play on (lanes); seeds are dealt to free lanes as episodes end.
-        seeds: One episode per seed.
+        seeds: One episode per seed (a repeated seed is played again: the episodes differ where the actions are
+            sampled).
         act: Receives the turns of the lanes still playing and returns a shown-action index for each, or those and a
             dict per turn of what the choice was made on (kept as ``extra`` in the transcript; a ``reflection`` in it
             is the one the policy read). ``None`` instead of an index is an **invalid action** (e.g. an LLM's answer
@@ -269,7 +270,7 @@ def play_episodes(
         >>> sum(r.success for r in results) / len(results)
         1.0
     """
-    pending = list(seeds)[::-1]
+    pending = list(enumerate(seeds))[::-1]  # (episode index, seed): a seed may be played more than once
     results: dict[int, EpisodeResult] = {}
     lanes: list[dict[str, Any] | None] = [None] * len(envs)
     options = {"stage": stage} if stage is not None else None
@@ -278,9 +279,10 @@ def play_episodes(
         dealt = [pending.pop() for _ in free[: len(pending)]]
         for lane in free[len(dealt) :]:
             lanes[lane] = None
-        started = reset_all([envs[lane] for lane in free[: len(dealt)]], dealt, options)
-        for lane, seed, (observation, info) in zip(free, dealt, started, strict=False):
-            lanes[lane] = {"seed": seed, "observation": observation, "info": info, "return": 0.0, "step": 0, "log": []}
+        started = reset_all([envs[lane] for lane in free[: len(dealt)]], [seed for _, seed in dealt], options)
+        for lane, (index, seed), (observation, info) in zip(free, dealt, started, strict=False):
+            lanes[lane] = {"index": index, "seed": seed, "observation": observation, "info": info, "return": 0.0,
+                           "step": 0, "log": []}  # fmt: skip
 
     start(list(range(len(envs))))
     while any(lane is not None for lane in lanes):
@@ -324,14 +326,13 @@ def play_episodes(
             lane["log"].append({**entry, "extra": extra} if extra else entry)
             lane["observation"], lane["info"] = observation, info
             if terminated or truncated:
-                seed = lane["seed"]
                 final = {k: v for k, v in info.items() if k != "actions"}
-                results[seed] = EpisodeResult(
-                    seed, bool(info.get("success")), lane["return"], lane["step"], lane["log"], final
+                results[lane["index"]] = EpisodeResult(
+                    lane["seed"], bool(info.get("success")), lane["return"], lane["step"], lane["log"], final
                 )
                 finished.append(i)
         start(finished)
-    return [results[seed] for seed in seeds]
+    return [results[index] for index in range(len(seeds))]
 
 
 def _env_index(env: gym.Env, turn: Turn, choice: int | None) -> int | None:

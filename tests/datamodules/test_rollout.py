@@ -124,6 +124,15 @@ def test_play_episodes_with_the_oracle_solves_and_reports_in_seed_order():
     assert not any(r.success for r in random)
 
 
+def test_play_episodes_plays_a_repeated_seed_once_per_mention():
+    envs = make_envs("ReflectRL/DangerousTaxi-v0", {}, 2)
+    rng = np.random.default_rng(0)
+    results = play_episodes(envs, [5, 5, 5, 6], lambda turns: rng.integers(0, 6, len(turns)).tolist(), stage="pickup")
+    assert [r.seed for r in results] == [5, 5, 5, 6]
+    assert len({tuple(t["choice"] for t in r.transcript) for r in results[:3]}) > 1  # three separate episodes
+    assert all(r.transcript[0]["observation"] == results[0].transcript[0]["observation"] for r in results[:3])
+
+
 def test_recommended_action_takes_the_last_mention():
     actions = ["go south", "go north", "cd src", "cd src/utils"]
     assert recommended_action("Going north was a mistake; the best action now is to go south.", actions) == 0
