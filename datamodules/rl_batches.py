@@ -109,14 +109,35 @@ class ReplayBuffer:
         self.episodes = deque(episodes, maxlen=state["capacity"])
 
 
+def group_advantages(returns: Tensor, groups: Tensor) -> Tensor:
+    """Each episode's return minus the mean return of the other episodes of its group (leave-one-out, as in RLOO).
+
+    Episodes of one group played the same task (seed), so the baseline removes how hard the task is and leaves how
+    well the episode played it; a group whose episodes all did equally well gets no push. An episode alone in its group
+    (or with ``groups < 0``: a replayed one) is compared with the mean return of the grouped episodes instead.
+
+    Args:
+        returns: ``[episodes]`` undiscounted episode returns.
+        groups: ``[episodes]`` group id of each episode (``-1``: no group).
+    """
+    grouped = groups >= 0
+    same = (groups.unsqueeze(0) == groups.unsqueeze(1)) & grouped.unsqueeze(0) & grouped.unsqueeze(1)
+    same.fill_diagonal_(False)
+    others = same.sum(-1)
+    leave_one_out = (same.to(returns.dtype) @ returns) / others.clamp(min=1)
+    fallback = returns[grouped].mean() if grouped.any() else returns.mean()
+    return returns - torch.where(others > 0, leave_one_out, fallback)
+
+
 def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, replayed: int = 0) -> dict[str, Any]:
     """Lay the episodes' steps end to end as one left-padded batch.
 
     Returns:
         ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``behaviour_logprobs``
         (equal to ``old_logprobs`` where the policy acted without exploring), ``returns`` (discounted
-        return-to-go per step), ``rewards``, ``episode_ids`` (index of each step's episode) and ``replayed``
-        (``True`` on steps of replayed episodes, which are the last ``replayed`` episodes).
+        return-to-go per step), ``rewards``, ``episode_ids`` (index of each step's episode), ``replayed``
+        (``True`` on steps of replayed episodes, which are the last ``replayed`` episodes) and ``group_advantages``
+        (per step, its episode's :func:`group_advantages`, the fresh episodes grouped by seed).
     """
     steps = [step for episode in episodes for step in episode.steps]
     width = max(len(step.prompt_ids) for step in steps)
@@ -128,6 +149,8 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
     episode_ids = torch.tensor([i for i, e in enumerate(episodes) for _ in e.steps])
     rewards = torch.tensor([step.reward for step in steps], dtype=torch.float32)
     fresh = len(episodes) - replayed
+    episode_returns = torch.tensor([e.episode_return for e in episodes], dtype=torch.float32)
+    groups = torch.tensor([e.seed if i < fresh else -1 for i, e in enumerate(episodes)], dtype=torch.long)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -141,6 +164,7 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
         "replayed": episode_ids >= fresh,
         "episode_ids": episode_ids,
         "rewards": rewards,
+        "group_advantages": group_advantages(episode_returns, groups)[episode_ids],
     }
 
 

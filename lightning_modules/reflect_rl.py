@@ -57,8 +57,12 @@ class ReflectRLModule(ReflectingPolicyModule):
             corrected weight is as small as the policy's probability of it.
         gamma: Discount of the return-to-go.
         algorithm: ``"reinforce"`` or ``"ppo"`` (clipped ratio against the acting policy's log-probabilities).
-        baseline: ``"batch_mean"`` (the mean return of the batch) or ``"value"`` (a linear value head on the policy's
-            last hidden state, trained alongside, with generalised advantage estimation).
+        baseline: ``"batch_mean"`` (each step's return-to-go minus the batch's mean), ``"value"`` (a linear value
+            head on the policy's last hidden state, trained alongside, with generalised advantage estimation) or
+            ``"group"`` (every step of an episode gets the episode's return minus the mean return of the other
+            episodes of the same task, as in RLOO/GRPO; needs ``group_size`` >= 2).
+        group_size: Episodes played per task (seed) in each step: the step's ``episodes_per_step`` episodes are
+            ``episodes_per_step // group_size`` tasks played ``group_size`` times each.
         gae_lambda: GAE's lambda (``baseline="value"``).
         value_coef: Weight of the value head's squared error (``baseline="value"``).
         clip_eps: PPO clip range.
@@ -93,6 +97,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         gamma: float = 0.95,
         algorithm: str = "reinforce",
         baseline: str = "batch_mean",
+        group_size: int = 1,
         gae_lambda: float = 0.95,
         value_coef: float = 0.5,
         clip_eps: float = 0.2,
@@ -113,8 +118,10 @@ class ReflectRLModule(ReflectingPolicyModule):
         super().__init__()
         if algorithm not in ("reinforce", "ppo"):
             raise ValueError(f"algorithm must be 'reinforce' or 'ppo', got {algorithm!r}.")
-        if baseline not in ("batch_mean", "value"):
-            raise ValueError(f"baseline must be 'batch_mean' or 'value', got {baseline!r}.")
+        if baseline not in ("batch_mean", "value", "group"):
+            raise ValueError(f"baseline must be 'batch_mean', 'value' or 'group', got {baseline!r}.")
+        if group_size < 1 or (baseline == "group" and group_size < 2):
+            raise ValueError(f"group_size must be >= 1 (>= 2 with baseline='group'), got {group_size}.")
         if not 0.0 <= reflect_prob <= 1.0:
             raise ValueError(f"reflect_prob must be in [0, 1], got {reflect_prob}.")
         if rollout_temperature <= 0:
@@ -147,6 +154,12 @@ class ReflectRLModule(ReflectingPolicyModule):
             )
         self.build_backbone()
         self.datamodule().bind(self.tokenizer, examples="rollout")
+        episodes = self.datamodule().hparams.episodes_per_step
+        if episodes % self.hparams.group_size:
+            raise ValueError(
+                f"model.group_size={self.hparams.group_size} must divide data.episodes_per_step={episodes}: each "
+                "step plays episodes_per_step // group_size tasks group_size times each."
+            )
         hp = self.hparams
         self.build_agent(
             hp.reflection_cache, reflect_prob=hp.reflect_prob, temperature=hp.rollout_temperature,
@@ -200,7 +213,9 @@ class ReflectRLModule(ReflectingPolicyModule):
         The datamodule's item names the environments and seeds only: Lightning fetches each batch one step ahead, so
         episodes played at fetch time would come from the policy before the last update.
         """
-        results = self.play(batch["envs"], batch["seeds"], self.datamodule().stage, greedy=False)
+        size = self.hparams.group_size
+        seeds = [seed for seed in batch["seeds"][: len(batch["seeds"]) // size] for _ in range(size)]
+        results = self.play(batch["envs"], seeds, self.datamodule().stage, greedy=False)
         return [self.to_episode(r) for r in results]
 
     @staticmethod
@@ -253,6 +268,8 @@ class ReflectRLModule(ReflectingPolicyModule):
             )
             value_loss = torch.nn.functional.mse_loss(values, advantages + values.detach())
             stats["value_loss"] = value_loss.detach()
+        elif hp.baseline == "group":
+            advantages, value_loss = batch["group_advantages"], logits.new_zeros(())
         else:
             advantages = batch["returns"] - batch["returns"].mean()
             value_loss = logits.new_zeros(())

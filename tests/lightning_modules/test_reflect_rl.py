@@ -9,7 +9,15 @@ import torch
 from rl_fixtures import data, trainer
 
 from callbacks import CurriculumCallback, CurriculumStage
-from datamodules.rl_batches import Episode, ReplayBuffer, Step, discounted_returns, gae_advantages
+from datamodules.rl_batches import (
+    Episode,
+    ReplayBuffer,
+    Step,
+    discounted_returns,
+    episodes_to_batch,
+    gae_advantages,
+    group_advantages,
+)
 from lightning_modules import BackboneSpec, ReflectRLModule, load_backbone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +47,22 @@ def test_gae_matches_a_loop_per_episode_and_reduces_to_returns_at_lambda_one():
     torch.testing.assert_close(
         gae_advantages(rewards, values, episodes, gamma, 1.0), discounted_returns(rewards, episodes, gamma) - values
     )
+
+
+def test_group_advantages_compare_each_episode_with_the_others_of_its_task():
+    returns = torch.tensor([1.0, 0.0, 0.0, 0.5, 0.5, 2.0])
+    groups = torch.tensor([7, 7, 7, 9, 9, -1])  # the last one is replayed: no group
+    advantages = group_advantages(returns, groups)
+    grouped_mean = returns[:5].mean()
+    expected = torch.tensor([1.0, -0.5, -0.5, 0.0, 0.0, 2.0 - float(grouped_mean)])
+    torch.testing.assert_close(advantages, expected)
+
+    def episode(seed, reward, steps=2):
+        return Episode([Step([1, 2], 3, 0, -0.5, reward / steps) for _ in range(steps)], reward > 0, seed)
+
+    batch = episodes_to_batch([episode(3, 1.0), episode(3, 0.0, 3), episode(4, 1.0)], pad_id=0, gamma=0.9)
+    # seed 3: +1 and -1 on every step of each episode; seed 4 alone: its return minus the mean of all three (2/3)
+    torch.testing.assert_close(batch["group_advantages"], torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, 1 / 3, 1 / 3]))
 
 
 def test_replay_buffer_keeps_successes_and_round_trips():
@@ -106,6 +130,20 @@ def test_explored_steps_are_weighted_by_the_truncated_importance_ratio(exports, 
     assert loss(math.log(10), 1.0) == pytest.approx(on_policy / 10, rel=1e-3)  # ratio 0.1 scales the step down
     assert loss(-math.log(10), 1.0) == pytest.approx(on_policy, rel=1e-3)  # ratio 10 is truncated at 1
     assert loss(math.log(10), None) == pytest.approx(on_policy, rel=1e-3)  # uncorrected: as if on-policy
+
+
+def test_group_baseline_plays_each_task_group_size_times(exports, tmp_path):
+    module = rl_module(exports, baseline="group", group_size=4, replay_episodes=0)
+    datamodule = data()
+    trainer(tmp_path, 1).fit(module, datamodule=datamodule)
+    batch = next(iter(datamodule.train_dataloader()))
+    episodes = module.rollout(batch)
+    assert len(episodes) == len(batch["seeds"])
+    assert [e.seed for e in episodes] == [s for s in batch["seeds"][: len(batch["seeds"]) // 4] for _ in range(4)]
+    with pytest.raises(ValueError, match="group_size"):
+        rl_module(exports, baseline="group", group_size=1)
+    with pytest.raises(ValueError, match="must divide data.episodes_per_step"):
+        trainer(tmp_path / "odd", 1).fit(rl_module(exports, group_size=3), datamodule=data())
 
 
 def test_value_baseline_and_kl_penalty_train_only_the_policy_and_its_value_head(exports, tmp_path):
