@@ -12,7 +12,8 @@ see the same layout everywhere::
     # Action:
 
 The policy answers with one label token (`` A``); the reflection model writes the text after ``# Analyze:`` and stops
-at the next section marker.
+at the next section marker. The markers themselves are defined in :mod:`environments.prompt_markers` (the bottom
+layer, so that environments can escape them in what they show) and re-exported here.
 """
 
 from __future__ import annotations
@@ -21,10 +22,23 @@ import itertools
 import string
 from collections.abc import Sequence
 
-ANALYZE_MARKER = "# Analyze:"
-ACTIONS_MARKER = "# Actions:"
-ACTION_MARKER = "# Action:"
-SECTION_MARKERS = (ANALYZE_MARKER, ACTIONS_MARKER, ACTION_MARKER)
+from environments.prompt_markers import ACTION_MARKER, ACTIONS_MARKER, ANALYZE_MARKER, SECTION_MARKERS
+
+__all__ = [
+    "ACTIONS_MARKER",
+    "ACTION_LABELS",
+    "ACTION_MARKER",
+    "ANALYZE_MARKER",
+    "SECTION_MARKERS",
+    "action_label",
+    "format_action_answer",
+    "format_actions",
+    "format_policy_prompt",
+    "format_reflection_prompt",
+    "format_scoring_context",
+    "label_index",
+    "recommended_action",
+]
 
 #: Action labels in display order: ``A``..``Z``, ``a``..``z``, then ``AA``, ``AB``, ... The first 52 are single tokens
 #: (after a space) in common BPE vocabularies such as GPT-2's; the embedded tokenizer makes as many as needed single.
@@ -91,11 +105,30 @@ def format_policy_prompt(observation: str, actions: Sequence[str], reflection: s
         >>> format_policy_prompt("Taxi at row 3, column 0.", ["go south", "go north"], "The passenger is north.")
         'Taxi at row 3, column 0.\n# Analyze:\nThe passenger is north.\n# Actions:\nA. go south\nB. go north\n# Action:'
     """
+    parts = _observation_and_analysis(observation, reflection)
+    parts += [ACTIONS_MARKER, format_actions(actions), ACTION_MARKER]
+    return "\n".join(parts)
+
+
+def format_scoring_context(observation: str, reflection: str | None = None) -> str:
+    r"""Return the policy prompt without the labelled action list: the context per-action scoring continues.
+
+    Per-action scoring (:mod:`lightning_modules.action_scoring`, kept for benchmarks) does not list the actions; it
+    scores each action's text as a continuation of this context.
+
+    Example:
+        >>> format_scoring_context("Taxi at row 3, column 0.", "The passenger is north.")
+        'Taxi at row 3, column 0.\n# Analyze:\nThe passenger is north.\n# Action:'
+    """
+    return "\n".join([*_observation_and_analysis(observation, reflection), ACTION_MARKER])
+
+
+def _observation_and_analysis(observation: str, reflection: str | None) -> list[str]:
+    """The lines every policy prompt starts with: the observation, then the analysis section if there is one."""
     parts = [observation.rstrip()]
     if reflection is not None:
         parts += [ANALYZE_MARKER, reflection.strip()]
-    parts += [ACTIONS_MARKER, format_actions(actions), ACTION_MARKER]
-    return "\n".join(parts)
+    return parts
 
 
 def format_action_answer(index: int) -> str:

@@ -29,21 +29,18 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from datamodules.prompt import ACTION_MARKER, ANALYZE_MARKER
+from datamodules.prompt import format_scoring_context
 from lightning_modules.action_head import position_ids_for
 
 
 def per_action_context(observation: str, reflection: str | None = None) -> str:
     """Return the context per-action scoring continues: the policy prompt without the labelled action list.
 
-    The layout is that of :func:`datamodules.prompt.format_policy_prompt` with the ``# Actions:`` section left out;
-    each action is scored as the continuation :func:`action_continuation`.
+    The layout is that of :func:`datamodules.prompt.format_policy_prompt` with the ``# Actions:`` section left out
+    (:func:`datamodules.prompt.format_scoring_context`, which owns it); each action is scored as the continuation
+    :func:`action_continuation`.
     """
-    parts = [observation.rstrip()]
-    if reflection is not None:
-        parts += [ANALYZE_MARKER, reflection.strip()]
-    parts.append(ACTION_MARKER)
-    return "\n".join(parts)
+    return format_scoring_context(observation, reflection)
 
 
 def action_continuation(action: str) -> str:

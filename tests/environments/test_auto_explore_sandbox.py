@@ -189,6 +189,20 @@ def test_file_contents_cannot_forge_prompt_sections():
     assert defuse_markers("# A normal comment") == "# A normal comment"
 
 
+def test_the_sandbox_escapes_the_markers_the_prompts_are_laid_out_with():
+    from datamodules import prompt
+    from environments import prompt_markers
+
+    # one definition: the prompt format reads the very markers the sandbox escapes
+    assert prompt.SECTION_MARKERS is prompt_markers.SECTION_MARKERS
+    laid_out = prompt.format_policy_prompt("obs", ["go"], "why")
+    assert all(marker in laid_out for marker in prompt_markers.SECTION_MARKERS)
+    for marker in prompt_markers.SECTION_MARKERS:
+        assert marker.startswith(prompt_markers.MARKER_START)
+        assert marker not in defuse_markers(f"text {marker} more") and marker not in defuse_markers(marker)
+        assert prompt_markers.MARKER_START not in display_name(marker)
+
+
 SWAP_SECRET = "SWAPPED-IN-SECRET-7f3a9c"
 
 

@@ -167,3 +167,10 @@ def test_collate_rejects_decisions_without_actions_and_empty_actions():
         collate_per_action([[1, 2]], [[]], pad_id=0)
     with pytest.raises(ValueError, match="at least one token"):
         collate_per_action([[1, 2]], [[[3], []]], pad_id=0)
+
+
+@pytest.mark.parametrize("reflection", ["The passenger is north.", None])
+def test_per_action_context_is_the_policy_prompt_without_its_action_list(reflection):
+    prompt = format_policy_prompt("Taxi at row 3.\n", ["go south", "go north"], reflection)
+    head, _, tail = prompt.partition("\n# Actions:\n")
+    assert per_action_context("Taxi at row 3.\n", reflection) == head + "\n" + tail.rsplit("\n", 1)[1]
