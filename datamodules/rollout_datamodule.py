@@ -194,7 +194,7 @@ class RolloutDataModule(L.LightningDataModule):
         self._stream: TeacherStream | None = None
         self._eval_turns: dict[str, list[Turn]] = {}
         env = make_envs(env_id, env_kwargs, 1)[0]  # fail now, not inside the training loop, on a bad config
-        self._max_actions: int | None = int(env.action_space.n)
+        self._max_actions = int(env.action_space.n)
         env.close()
         self._dataset_turns = read_dataset(dataset, env_id, self._max_actions) if dataset is not None else None
 
@@ -242,11 +242,7 @@ class RolloutDataModule(L.LightningDataModule):
 
     @property
     def max_actions(self) -> int:
-        """Size of the environment's action space (the most labels a decision can need)."""
-        if self._max_actions is None:
-            env = make_envs(self.hparams.env_id, self.hparams.env_kwargs, 1)[0]
-            self._max_actions = int(env.action_space.n)
-            env.close()
+        """Size of the environment's action space (the most labels a decision can need), read when it was made."""
         return self._max_actions
 
     def set_mistake_prob(self, probability: float) -> None:

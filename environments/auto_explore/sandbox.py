@@ -210,10 +210,8 @@ def looks_binary(data: bytes) -> bool:
     """Return whether ``data`` (the head of a file) looks like binary rather than text.
 
     A NUL byte, or more than 10% of bytes that are neither printable ASCII, common whitespace nor part of valid
-    UTF-8, marks a file as binary.
+    UTF-8, marks a file as binary; empty data does not.
     """
-    if not data:
-        return False
     if b"\x00" in data:
         return True
     text = data.decode("utf-8", errors="replace")
