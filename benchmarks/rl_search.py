@@ -24,11 +24,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from comparison.stats import mean_and_sd
+
 ROOT = Path(__file__).resolve().parents[1]
 REFLECT_RL = str(Path(sys.executable).parent / "reflect-rl")
 METHODS = {"reflect_rl": "policy_sft", "rl_no_reflection": "policy_sft_no_reflection"}
 KEYS = ("success_rate", "success_rate_sampled", "follows_reflection", "overrules_wrong_reflection",
         "wrong_reflection_rate")  # fmt: skip
+#: The table's cells after the variant and the method: (split, metric), each as mean ± sd over seeds.
+COLUMNS = (("val", "success_rate"), ("test", "success_rate"), ("test", "success_rate_sampled"),
+           ("test", "follows_reflection"), ("test", "overrules_wrong_reflection"))  # fmt: skip
 
 
 def run(args: list[str], log: Path) -> None:
@@ -100,15 +105,6 @@ def sft_start(args, method: str) -> dict:
     return results
 
 
-def mean(values: list[float | None]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    mu = sum(values) / len(values)
-    sd = (sum((v - mu) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-    return f"{mu:.0%} ± {sd:.0%}" if len(values) > 1 else f"{mu:.0%}"
-
-
 def report(rows: list[dict], args) -> str:
     lines = [
         f"RL settings searched on validation (`python {shlex.join(sys.argv)}`); {args.steps} RL steps per run, "
@@ -121,10 +117,7 @@ def report(rows: list[dict], args) -> str:
     for row in rows:
         groups.setdefault((row["variant"], row["method"]), []).append(row)
     for (variant, method), members in groups.items():
-        cells = [mean([m["val"]["success_rate"] for m in members]), mean([m["test"]["success_rate"] for m in members]),
-                 mean([m["test"]["success_rate_sampled"] for m in members]),
-                 mean([m["test"]["follows_reflection"] for m in members]),
-                 mean([m["test"]["overrules_wrong_reflection"] for m in members])]  # fmt: skip
+        cells = [mean_and_sd(m[split][key] for m in members) for split, key in COLUMNS]
         extra = members[0].get("extra", "")
         lines.append(f"| {variant} | {method} | " + " | ".join(cells) + f" | `{extra}` |")
     return "\n".join(lines) + "\n"

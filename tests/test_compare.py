@@ -1,4 +1,5 @@
-"""The comparison benchmark: validation timelines across stages, the page written from kept run summaries."""
+"""The comparison benchmark (benchmarks/compare.py and benchmarks/comparison/): validation timelines across stages,
+the page written from kept run summaries."""
 
 import argparse
 import json
@@ -10,17 +11,11 @@ from torch.utils.tensorboard import SummaryWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from compare import (  # noqa: E402
-    ANALYSIS_MARKER,
-    existing_runs,
-    grouped_success,
-    load_summaries,
-    merge_pages,
-    minutes_cell,
-    report,
-    save_summary,
-    validation_timeline,
-)
+from comparison.curves import validation_timeline  # noqa: E402
+from comparison.page import ANALYSIS_MARKER, merge_pages  # noqa: E402
+from comparison.report import grouped_success, minutes_cell, report  # noqa: E402
+from comparison.runs import existing_runs  # noqa: E402
+from comparison.summaries import load_summaries, save_summary  # noqa: E402
 
 from lightning_modules.pipeline import success_by_group  # noqa: E402
 
