@@ -1,15 +1,18 @@
 """A client for OpenAI-compatible chat-completions endpoints (OpenAI, a local vLLM or LM Studio server, ...).
 
-Only the standard library: ``urllib.request`` for HTTP and threads for concurrency. What it does for its callers:
+The transport is the ``openai`` package: its client sends the requests, retries rate limits (honouring
+``Retry-After``), server errors, timeouts and connection failures with exponential backoff, and fails at once on other
+HTTP errors. What this module adds for its callers:
 
 * **configuration** by base URL, model name and the *name* of the environment variable that holds the API key
   (:class:`EndpointConfig`); the key itself is read when the client is made and kept only in memory: it is never
   logged, never part of a cache key or a cache file, never in hyperparameters;
 * an **on-disk cache** keyed by a hash of (base URL, model, messages, sampling parameters), so a rerun costs nothing;
-* **retries** with exponential backoff on rate limits (honouring ``Retry-After``), server errors, timeouts and
-  connection failures; other HTTP errors (a bad key, an unknown model) fail at once with the server's message;
 * a **concurrency limit** (``max_concurrency`` requests in flight at once, over every thread that uses the client);
-* **token accounting** (:attr:`ChatClient.usage`), logged at ``DEBUG`` per request on the ``reflect_rl.llm`` logger.
+* **token accounting** (:attr:`ChatClient.usage`), logged at ``DEBUG`` per request on the ``reflect_rl.llm`` logger,
+  and a warning per retry with its reason;
+* **errors in one line** (:class:`EndpointError`) naming the problem and the fix: a rejected key and the variable it
+  came from, an unreachable endpoint, an HTTP error with the server's message.
 
 Example:
     >>> client = ChatClient(EndpointConfig(base_url="http://127.0.0.1:8000/v1", model="mistral", api_key_env=None),
@@ -22,30 +25,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.client
 import ipaddress
 import json
 import logging
 import os
-import random
 import tempfile
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
+import weakref
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import openai
 
 logger = logging.getLogger("reflect_rl.llm")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-#: HTTP statuses worth another attempt: timeouts, conflicts, rate limits, server errors.
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -75,9 +74,8 @@ class EndpointConfig:
         top_p: Nucleus sampling (``None``: the server's default; not sent).
         max_tokens: Completion budget.
         timeout: Seconds to wait for one response before it counts as a failed attempt.
-        max_retries: Further attempts after a failed one (rate limit, server error, timeout, connection error).
-        backoff: Wait before the first retry in seconds; doubled each retry (with jitter), at most ``max_backoff``.
-        max_backoff: Longest wait between attempts (also the cap of a server's ``Retry-After``).
+        max_retries: Further attempts after a failed one (rate limit, server error, timeout, connection error). The
+            wait between attempts is the ``openai`` client's: a server's ``Retry-After``, else exponential backoff.
         max_concurrency: Requests in flight at once.
         cache: Keep completions on disk and answer repeated requests from there.
         cache_dir: Directory of the cache (default: chosen by the caller, under the run's output directory).
@@ -98,8 +96,6 @@ class EndpointConfig:
     max_tokens: int = 128
     timeout: float = 60.0
     max_retries: int = 6
-    backoff: float = 1.0
-    max_backoff: float = 60.0
     max_concurrency: int = 8
     cache: bool = True
     cache_dir: str | None = None
@@ -227,17 +223,69 @@ def _server_message(raw: bytes) -> str:
     return text[:300] or "(empty body)"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: use our own backoff
+def _fix(status: int, config: EndpointConfig) -> str:
+    """What to do about an HTTP error status, in a few words."""
+    if status in (401, 403):
+        if config.api_key_env:
+            return f"check the API key in ${config.api_key_env}"
+        return "the endpoint wants a key: export one and name its variable with api_key_env"
+    if status == 404:
+        return "check base_url (it usually ends in /v1) and the model name"
+    if status == 429:
+        return "the endpoint's rate limit: lower max_concurrency, raise max_retries or try again later"
+    if status >= 500 or status in (408, 409):
+        return "the server keeps failing: try again later or raise max_retries"
+    return "check the request options (model, max_tokens, temperature, ...)"
+
+
+class _Attempts:
+    """Counts the HTTP attempts of each request (``httpx`` event hooks) and logs every retry with its reason.
+
+    The ``openai`` client retries inside one call; its HTTP client calls :meth:`on_request` before every attempt and
+    :meth:`on_response` on every answer, in the calling thread, so a thread-local count is the attempts of this call.
+    """
+
+    def __init__(self, config: EndpointConfig, usage: _Usage, api_key: str | None) -> None:
+        self.config, self.usage, self.api_key = config, usage, api_key
+        self.local = threading.local()
+
+    def start(self) -> None:
+        """Reset the count before a call."""
+        self.local.count, self.local.problem = 0, ""
+
+    @property
+    def count(self) -> int:
+        """Attempts of the current call so far."""
+        return getattr(self.local, "count", 0)
+
+    def redact(self, text: str) -> str:
+        """The text without the key (a server may quote the key it rejected)."""
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+    def on_request(self, request: Any) -> None:
+        self.local.count = self.count + 1
+        self.usage.add(attempts=1, retries=int(self.local.count > 1))
+        if self.local.count > 1:
+            logger.warning(
+                "%s: %s; retrying (attempt %d of %d)",
+                self.config.url,
+                getattr(self.local, "problem", "") or "no answer",
+                self.local.count,
+                self.config.max_retries + 1,
+            )
+        self.local.problem = "no answer (timeout or connection error)"
+
+    def on_response(self, response: Any) -> None:
+        if response.status_code >= 400:
+            response.read()
+            self.local.problem = f"HTTP {response.status_code}: {self.redact(_server_message(response.content))}"
 
 
 class ChatClient:
     """Chat completions from an OpenAI-compatible endpoint, cached, retried and limited in concurrency.
+
+    The requests go through an ``openai.OpenAI`` client (it retries and times out); the cache, the concurrency limit,
+    the token counts and the one-line errors are this class's. One client may be shared by several threads.
 
     Args:
         config: The endpoint config.
@@ -255,13 +303,25 @@ class ChatClient:
 
     def __init__(self, config: EndpointConfig, cache_dir: str | os.PathLike[str] | None = None) -> None:
         self.config = config
-        self._api_key = read_api_key(config)
+        api_key = read_api_key(config)
         directory = config.cache_dir if config.cache_dir is not None else cache_dir
         self.cache_dir: Path | None = Path(directory) if config.cache and directory is not None else None
         self._usage = _Usage()
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(config.base_url) else []
-        self._opener = urllib.request.build_opener(*handlers)  # a local server is never reached through a proxy
+        self._attempts = _Attempts(config, self._usage, api_key)
+        http = openai.DefaultHttpxClient(
+            trust_env=not _is_loopback(config.base_url),  # a local server is never reached through a proxy
+            event_hooks={"request": [self._attempts.on_request], "response": [self._attempts.on_response]},
+        )
+        weakref.finalize(self, http.close)
+        self._openai = openai.OpenAI(
+            api_key=api_key or "no key",  # never sent: the Authorization header is left out below
+            base_url=str(config.base_url).rstrip("/"),
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+            http_client=http,
+        )
+        self._headers: dict[str, Any] = {} if api_key else {"Authorization": openai.Omit()}
 
     def __repr__(self) -> str:  # never shows the key
         return f"ChatClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
@@ -313,7 +373,8 @@ class ChatClient:
         """Completions of several conversations, in order; those not cached are fetched concurrently.
 
         Identical requests are fetched once. ``overrides`` change sampling parameters of these requests (e.g.
-        ``temperature=0``, ``max_tokens=8``, ``stop=[...]``) and are part of the cache key.
+        ``temperature=0``, ``max_tokens=8``, ``stop=[...]``) and are part of the cache key. The first request that
+        fails for good stops the batch: requests not yet sent are not sent, and answers already received stay cached.
 
         Args:
             conversations: The messages of each request.
@@ -322,7 +383,8 @@ class ChatClient:
             **overrides: Sampling parameters of these requests.
 
         Raises:
-            EndpointError: if a request fails for good (after retries, or at once for e.g. HTTP 401).
+            EndpointError: if a request fails for good (after retries, or at once for e.g. HTTP 401); its message is
+                one line naming the problem and the fix.
         """
         bodies = [self.request_body(messages, **overrides) for messages in conversations]
         salts = list(salts) if salts is not None else [None] * len(bodies)
@@ -334,83 +396,71 @@ class ChatClient:
                 found[key] = hit
                 self._usage.add(cache_hits=1)
         todo = {key: body for key, body in zip(keys, bodies, strict=True) if key not in found}
-        if todo:
-            workers = min(self.config.max_concurrency, len(todo))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-                futures = {key: pool.submit(self._fetch, key, body) for key, body in todo.items()}
-                found.update({key: future.result() for key, future in futures.items()})
+        if len(todo) == 1:
+            [(key, body)] = todo.items()
+            found[key] = self._fetch(key, body)
+        elif todo:
+            pool = ThreadPoolExecutor(min(self.config.max_concurrency, len(todo)), thread_name_prefix="llm")
+            try:
+                futures = {pool.submit(self._fetch, key, body): key for key, body in todo.items()}
+                for future in as_completed(futures):
+                    found[futures[future]] = future.result()  # the first failure stops the batch
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         return [found[key] for key in keys]
 
     def _fetch(self, key: str, body: dict[str, Any]) -> Completion:
-        payload = self._post(body)
+        """One request through the ``openai`` client (which retries), its answer cached and counted."""
+        extra = {name: value for name, value in body.items() if name not in ("model", "messages")}
+        self._attempts.start()
+        with self._slots:
+            try:
+                raw = self._openai.chat.completions.with_raw_response.create(
+                    model=body["model"], messages=body["messages"], extra_body=extra, extra_headers=self._headers
+                )
+            except openai.OpenAIError as error:
+                raise EndpointError(self._attempts.redact(self._problem(error))) from None
         try:
-            message = payload["choices"][0]["message"]
-            text = message.get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
+            answer = raw.parse()
+            text = answer.choices[0].message.content or ""
+        except (ValueError, TypeError, AttributeError, IndexError, openai.OpenAIError):
+            shown = " ".join(raw.http_response.text.split())[:300] or "(empty body)"
             raise EndpointError(
-                f"{self.config.url} answered without choices[0].message: {json.dumps(payload)[:300]}"
+                f"{self.config.url} answered without a chat completion (choices[0].message): {shown}; check that "
+                "base_url is an OpenAI-compatible chat-completions API"
             ) from None
-        usage = payload.get("usage") or {}
-        completion = Completion(
-            str(text), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), False, key
-        )
-        self._usage.add(
-            requests=1, prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens
-        )
-        logger.debug(
-            "%s: %d prompt + %d completion tokens",
-            self.config.model,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-        )
+        usage = answer.usage
+        tokens = (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)) if usage is not None else (0, 0)
+        completion = Completion(str(text), *tokens, cached=False, key=key)
+        self._usage.add(requests=1, prompt_tokens=tokens[0], completion_tokens=tokens[1])
+        logger.debug("%s: %d prompt + %d completion tokens", self.config.model, *tokens)
         self._cache_write(key, body, completion)
         return completion
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries; returns the decoded JSON answer."""
-        c = self.config
-        data = json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "reflect-rl"}
-        if self._api_key is not None:
-            headers["Authorization"] = "Bearer " + self._api_key
-        attempts = c.max_retries + 1
-        problem, unreachable = "", False
-        for attempt in range(1, attempts + 1):
-            wait: float | None = None
-            self._usage.add(attempts=1)
-            with self._slots:
-                try:
-                    request = urllib.request.Request(c.url, data=data, headers=headers, method="POST")
-                    with self._opener.open(request, timeout=c.timeout) as response:
-                        raw = response.read()
-                    try:
-                        return json.loads(raw)
-                    except json.JSONDecodeError:
-                        problem, unreachable = f"the answer is not JSON: {_server_message(raw)}", False
-                except urllib.error.HTTPError as error:
-                    message = _server_message(error.read() or b"")
-                    if self._api_key:  # a server may quote the key it rejected
-                        message = message.replace(self._api_key, "***")
-                    if error.code not in RETRY_STATUSES:
-                        hint = ""
-                        if error.code in (401, 403):
-                            hint = f" (the key comes from ${c.api_key_env})" if c.api_key_env else " (no key sent)"
-                        raise EndpointError(f"{c.url} answered HTTP {error.code}{hint}: {message}") from None
-                    problem, unreachable = f"HTTP {error.code}: {message}", False
-                    wait = _retry_after(error.headers.get("Retry-After") if error.headers else None)
-                except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
-                    reason = getattr(error, "reason", error)
-                    problem, unreachable = f"{type(reason).__name__}: {reason}", True
-            if attempt == attempts:
-                break
-            if wait is None:
-                wait = c.backoff * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
-            wait = min(wait, c.max_backoff)
-            self._usage.add(retries=1)
-            logger.warning("%s: %s; retrying in %.2f s (attempt %d of %d)", c.url, problem, wait, attempt + 1, attempts)
-            time.sleep(wait)
-        verb = "Could not reach" if unreachable else "No completion from"
-        raise EndpointError(f"{verb} {c.url} after {attempts} attempt(s): {problem}")
+    def _problem(self, error: openai.OpenAIError) -> str:
+        """One line naming what went wrong and what to do about it."""
+        c, attempts = self.config, max(1, self._attempts.count)
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            detail = error.body.get("message") if isinstance(error.body, Mapping) else error.body
+            if not detail:
+                detail = _server_message(error.response.content)
+            problem = f"HTTP {status}: {' '.join(str(detail).split())[:300]}; {_fix(status, c)}"
+            if attempts > 1:
+                return f"No completion from {c.url} after {attempts} attempt(s): {problem}"
+            return f"{c.url} answered {problem}"
+        if isinstance(error, openai.APITimeoutError):
+            return (
+                f"No answer from {c.url} within {c.timeout:g} s, {attempts} attempt(s); raise timeout or lower "
+                "max_tokens if the server is slow"
+            )
+        if isinstance(error, openai.APIConnectionError):
+            cause = error.__cause__ or error
+            return (
+                f"Could not reach {c.url} after {attempts} attempt(s): {type(cause).__name__}: {cause}; check base_url "
+                "and that the server is running"
+            )
+        return f"No completion from {c.url}: {type(error).__name__}: {error}"
 
     # -- cache ------------------------------------------------------------------------------------------------------
     def _cache_path(self, key: str) -> Path:

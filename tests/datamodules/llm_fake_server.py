@@ -2,7 +2,8 @@
 
 It runs ``http.server.ThreadingHTTPServer`` on 127.0.0.1, port 0, in a thread. Scripted responses (a status, headers,
 a body, a delay) are served first, in order; after them every request gets a 200 with the text of ``reply(body)``.
-It counts the requests, keeps their headers and bodies, and measures the most requests in flight at once.
+It counts the requests, keeps their headers (names in lower case) and bodies, and measures the most requests in
+flight at once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class FakeChatServer:
                 with server._lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     scripted = server.script.popleft() if server.script else None
                 counted = [True]
 

@@ -19,9 +19,11 @@ def server():
 
 
 def config(server, **overrides):
-    return EndpointConfig(
-        base_url=server.base_url, model="fake-gpt", api_key_env=KEY_ENV, backoff=0.01, max_backoff=2.0, **overrides
-    )
+    return EndpointConfig(base_url=server.base_url, model="fake-gpt", api_key_env=KEY_ENV, **overrides)
+
+
+#: A server's request to retry after 10 ms (instead of the client's own backoff of half a second and more).
+SOON = {"retry-after-ms": "10"}
 
 
 def ask(text):
@@ -36,7 +38,7 @@ def test_a_completion_sends_the_request_and_the_bearer_key_and_counts_tokens(ser
     client = ChatClient(config(server, temperature=0.3, max_tokens=20), cache_dir=tmp_path)
     reply = client.complete(ask("hello there"))
     assert reply.text == "echo: hello there" and not reply.cached
-    assert server.headers[0]["Authorization"] == f"Bearer {KEY}"
+    assert server.headers[0]["authorization"] == f"Bearer {KEY}"
     body = server.requests[0]
     assert body["model"] == "fake-gpt" and body["temperature"] == 0.3 and body["max_tokens"] == 20
     assert body["messages"] == ask("hello there")
@@ -74,8 +76,8 @@ def test_identical_requests_of_a_batch_are_sent_once(server, key, tmp_path):
 
 def test_rate_limits_and_server_errors_are_retried_honouring_retry_after(server, key, tmp_path):
     server.push(429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}, {"Retry-After": "1"})
-    server.push(500)
-    server.push(503, b"<html>busy</html>")
+    server.push(500, headers=SOON)
+    server.push(503, b"<html>busy</html>", SOON)
     client = ChatClient(config(server), cache_dir=tmp_path)
     start = time.perf_counter()
     reply = client.complete(ask("persist"))
@@ -89,11 +91,52 @@ def test_rate_limits_and_server_errors_are_retried_honouring_retry_after(server,
 
 def test_retries_give_up_with_the_last_error(server, key):
     for _ in range(3):
-        server.push(500, {"error": {"message": "the engine is overloaded"}})
+        server.push(500, {"error": {"message": "the engine is overloaded"}}, SOON)
     client = ChatClient(config(server, max_retries=2), cache_dir=None)
     with pytest.raises(EndpointError, match=r"after 3 attempt\(s\): HTTP 500: the engine is overloaded") as error:
         client.complete(ask("x"))
     assert server.base_url in str(error.value) and len(server.requests) == 3
+    assert "try again later or raise max_retries" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "status, fix",
+    [
+        (400, "check the request options (model, max_tokens, temperature, ...)"),
+        (403, f"check the API key in ${KEY_ENV}"),
+        (404, "check base_url (it usually ends in /v1) and the model name"),
+        (422, "check the request options (model, max_tokens, temperature, ...)"),
+    ],
+)
+def test_other_http_errors_are_one_line_with_the_server_s_message_and_the_fix(server, key, status, fix):
+    server.push(status, {"error": {"message": f"the server says no ({status})", "type": "invalid_request_error"}})
+    client = ChatClient(config(server), cache_dir=None)
+    with pytest.raises(EndpointError) as error:
+        client.complete(ask("x"))
+    message = str(error.value)
+    assert message == f"{server.base_url}/chat/completions answered HTTP {status}: the server says no ({status}); {fix}"
+    assert len(server.requests) == 1 and error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_a_wrong_base_url_names_the_route_the_server_does_not_have(server, key):
+    client = ChatClient(EndpointConfig(base_url=server.base_url.removesuffix("/v1"), model="m", api_key_env=KEY_ENV))
+    with pytest.raises(EndpointError, match=r"answered HTTP 404: no such route; check base_url"):
+        client.complete(ask("x"))
+
+
+def test_a_keyless_config_rejected_by_the_server_says_to_name_a_key_variable(server, monkeypatch):
+    server.push(401, {"error": {"message": "You didn't provide an API key."}})
+    client = ChatClient(EndpointConfig(base_url=server.base_url, model="m", api_key_env=None))
+    with pytest.raises(EndpointError, match=r"HTTP 401: You didn't provide an API key.; the endpoint wants a key: "
+                                            r"export one and name its variable with api_key_env"):  # fmt: skip
+        client.complete(ask("x"))
+
+
+def test_an_answer_that_is_not_a_chat_completion_is_named(server, key):
+    server.push(200, b"<html>a login page</html>")
+    client = ChatClient(config(server, max_retries=0), cache_dir=None)
+    with pytest.raises(EndpointError, match=r"answered without a chat completion .*: <html>a login page</html>"):
+        client.complete(ask("x"))
 
 
 def test_an_unrecoverable_error_fails_at_once_with_the_servers_message(server, key):
@@ -118,7 +161,7 @@ def test_an_unreachable_endpoint_is_a_clear_error_naming_the_url_after_retries(k
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = ChatClient(
-        EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", api_key_env=KEY_ENV, backoff=0.01,
+        EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", api_key_env=KEY_ENV,
                        max_retries=2),
         cache_dir=None,
     )  # fmt: skip
@@ -126,6 +169,7 @@ def test_an_unreachable_endpoint_is_a_clear_error_naming_the_url_after_retries(k
         client.complete(ask("anyone?"))
     message = str(error.value)
     assert message.startswith(f"Could not reach http://127.0.0.1:{port}/v1/chat/completions after 3 attempt(s)")
+    assert message.endswith("check base_url and that the server is running")
     assert "\n" not in message and isinstance(error.value, OSError)
     assert client.usage["attempts"] == 3
 
@@ -169,7 +213,7 @@ def test_a_keyless_server_gets_no_authorization_header(server, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     client = ChatClient(EndpointConfig(base_url=server.base_url, model="local", api_key_env=None))
     assert client.complete(ask("hi")).text == "echo: hi"
-    assert "Authorization" not in server.headers[0]
+    assert "authorization" not in server.headers[0]
 
 
 def test_the_key_is_never_logged_or_shown(server, key, tmp_path, caplog):

@@ -51,7 +51,7 @@ def server():
 
 def client(server, cache_dir=None, **extra):
     return ChatClient(
-        EndpointConfig(base_url=server.base_url, model="fake-gpt", api_key_env=KEY_ENV, backoff=0.01, **extra),
+        EndpointConfig(base_url=server.base_url, model="fake-gpt", api_key_env=KEY_ENV, **extra),
         cache_dir=cache_dir,
     )
 

@@ -41,7 +41,7 @@ def server():
 
 
 def teacher_config(server, **extra):
-    return {"base_url": server.base_url, "model": "fake-gpt", "api_key_env": KEY_ENV, "backoff": 0.01, **extra}
+    return {"base_url": server.base_url, "model": "fake-gpt", "api_key_env": KEY_ENV, **extra}
 
 
 def files_text(directory):
