@@ -224,9 +224,13 @@ def export_dataset(datamodule: Any, episodes: int, path: str | os.PathLike[str])
 
     The episodes are those its training stream plays (seeds from ``data.seed``, the mistake probability
     ``data.mistake_prob``, the ``teacher`` of the config), i.e. what ``teacher_episodes: <episodes>`` trains on.
+    With an LLM teacher the episodes are played first without reflections (what is played does not depend on them)
+    and the LLM is then asked about the kept turns only: one request per distinct turn, none for the turns of the
+    episodes the stream's other lanes had begun.
 
     Returns:
-        A summary: ``episodes``, ``turns``, ``negatives``, ``teacher``, ``path`` and the LLM ``usage`` (if any).
+        A summary: ``episodes``, ``turns``, ``negatives``, ``teacher``, ``path`` and, with an LLM teacher, its
+        ``usage`` (requests, cache hits, retries, tokens) and ``per_turn``, that usage divided by the turns written.
 
     Example:
         >>> datamodule = RolloutDataModule("ReflectRL/DangerousTaxi-v0", stage="pickup", mistake_prob=0.2)
@@ -236,7 +240,15 @@ def export_dataset(datamodule: Any, episodes: int, path: str | os.PathLike[str])
     if episodes < 1:
         raise ValueError(f"episodes must be a positive number, got {episodes}.")
     datamodule.with_reflection = True
-    played = datamodule.train_stream().episodes(episodes)
+    stream = datamodule.train_stream()
+    teacher = stream.teacher
+    if teacher is not None:
+        stream.teacher, stream.with_reflection = None, False
+    played = stream.episodes(episodes)
+    if teacher is not None:
+        for episode, reflections in zip(played, teacher.reflect_episodes(played), strict=True):
+            for turn, reflection in zip(episode, reflections, strict=True):
+                turn.reflection = reflection
     turns = write_dataset(played, path, datamodule.hparams.env_id, datamodule.teacher_name)
     summary = {
         "episodes": len(played),
@@ -247,7 +259,9 @@ def export_dataset(datamodule: Any, episodes: int, path: str | os.PathLike[str])
     }
     client = datamodule.llm_client
     if client is not None:
-        summary["usage"] = client.usage
+        usage = client.usage
+        summary["usage"] = usage
+        summary["per_turn"] = {name: usage[name] / turns for name in ("requests", "prompt_tokens", "completion_tokens")}
     return summary
 
 
@@ -304,7 +318,16 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``reflect-rl export-dataset``: write a stage config's teacher rollout as a JSONL dataset."""
+    """``reflect-rl export-dataset``: write a stage config's teacher rollout as a JSONL dataset.
+
+    Prints the episodes, turns and negative examples written and, with an LLM teacher, the requests and tokens spent,
+    in total and per kept turn.
+
+    Example:
+        >>> main(["--config", "configs/dangerous_taxi/reflection_sft.yaml", "--episodes", "3", "--output", "t.jsonl",
+        ...       "--base-url", "http://127.0.0.1:8000/v1", "--model", "mistral", "--api-key-env", "none"])
+        0
+    """
     from datamodules.rollout_datamodule import RolloutDataModule
 
     parser = argparse.ArgumentParser(
@@ -340,5 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     if datamodule.llm_client is not None:
-        print(f"LLM teacher: {datamodule.llm_client.usage_summary()}", file=sys.stderr)
+        per_turn = summary["per_turn"]
+        print(
+            f"LLM teacher: {datamodule.llm_client.usage_summary()}; per kept turn: {per_turn['requests']:.2f} "
+            f"requests, {per_turn['prompt_tokens']:.0f} prompt + {per_turn['completion_tokens']:.0f} completion tokens",
+            file=sys.stderr,
+        )
     return 0

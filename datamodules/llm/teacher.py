@@ -12,6 +12,10 @@ It takes the place of the environment's rule-based teacher (``env.unwrapped.teac
 Reflections end with the next action quoted as it is written in the action list, as the rule-based teachers end with
 their recommendation, so :func:`~datamodules.prompt.recommended_action` finds it. The requests of all the lanes of a
 turn go out concurrently (:meth:`ChatClient.complete_many`).
+
+What the teacher's behaviour policy plays does not depend on the reflections (it follows the environment's oracle and
+its own mistakes), so a fixed set of episodes can also be played first and reflected on afterwards
+(:meth:`LLMTeacher.reflect_episodes`): then only the turns that are kept cost a request.
 """
 
 from __future__ import annotations
@@ -77,6 +81,34 @@ class TeacherContext:
     oracle_action: str | None
     previous_action: str | None = None
     previous_negative: bool = False
+
+
+def turn_context(turn: Any, previous: Any = None) -> TeacherContext:
+    """The context the teacher had at a turn played by a :class:`~datamodules.rollout.TeacherStream`.
+
+    Args:
+        turn: A :class:`~datamodules.rollout.Turn` with its shown ``actions``, ``order`` (shown index -> environment
+            index), ``oracle`` and, for ``previous``, ``taken`` and ``negative``.
+        previous: The turn before it in the same episode (``None`` at the episode's first turn).
+
+    Returns:
+        The same context the stream gives the teacher at that turn (actions in the environment's order), so the
+        request and its cache entry are the same as when the teacher reflects during play.
+
+    Example:
+        >>> [episode] = TeacherStream(envs, mistake_prob=0.2, with_reflection=False).episodes(1)
+        >>> contexts = [turn_context(t, episode[i - 1] if i else None) for i, t in enumerate(episode)]
+    """
+    order = list(turn.order) or list(range(len(turn.actions)))
+    actions = [""] * len(order)
+    for shown, index in enumerate(order):
+        actions[index] = turn.actions[shown]
+    oracle = turn.actions[turn.oracle] if turn.oracle is not None else None
+    if previous is None or previous.taken is None:
+        return TeacherContext(turn.observation, actions, oracle)
+    return TeacherContext(
+        turn.observation, actions, oracle, str(previous.actions[previous.taken]), bool(previous.negative)
+    )
 
 
 def teacher_messages(context: TeacherContext, max_words: int = 50) -> list[dict[str, str]]:
@@ -147,6 +179,27 @@ class LLMTeacher:
             self.spoiler_mentions += leaks
             logger.warning("%d LLM reflection(s) mention a spoiler or an optimal action", leaks)
         return reflections
+
+    def reflect_episodes(self, episodes: Sequence[Sequence[Any]]) -> list[list[str]]:
+        """Reflections on every turn of episodes already played, one request per distinct turn (all sent together).
+
+        Args:
+            episodes: The turns of each episode, in order, as a :class:`~datamodules.rollout.TeacherStream` played
+                them (with or without reflections).
+
+        Returns:
+            One reflection per turn, episode by episode: what the teacher would have written during play.
+
+        Example:
+            >>> stream = TeacherStream(envs, seed=0, mistake_prob=0.2, with_reflection=False)  # no teacher
+            >>> episodes = stream.episodes(3)  # exactly the episodes wanted
+            >>> for episode, reflections in zip(episodes, teacher.reflect_episodes(episodes)):
+            ...     for turn, reflection in zip(episode, reflections):
+            ...         turn.reflection = reflection
+        """
+        contexts = [turn_context(t, e[i - 1] if i else None) for e in episodes for i, t in enumerate(e)]
+        reflections = iter(self.reflect(contexts))
+        return [[next(reflections) for _ in episode] for episode in episodes]
 
 
 def split_teacher_config(config: Mapping[str, Any]) -> tuple[EndpointConfig, dict[str, Any]]:

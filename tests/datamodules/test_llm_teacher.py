@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from llm_fake_server import KEY, KEY_ENV, FakeChatServer, user_text
 
+from datamodules.dataset import export_dataset, read_dataset
 from datamodules.llm.client import ChatClient, EndpointConfig
 from datamodules.llm.teacher import (
     CORRECTIVE_ASK,
@@ -16,6 +17,7 @@ from datamodules.llm.teacher import (
     clean_reflection,
     make_teacher,
     teacher_messages,
+    turn_context,
 )
 from datamodules.prompt import recommended_action
 from datamodules.rollout import TeacherStream, make_envs
@@ -169,3 +171,41 @@ def test_export_dataset_with_the_llm_teacher_records_its_reflections_and_no_key(
 
     sent = len(server.requests)
     assert main(args) == 0 and len(server.requests) == sent  # a rerun costs nothing
+
+
+def test_export_dataset_asks_the_llm_about_the_kept_turns_and_nothing_else(server, key, tmp_path, capsys):
+    """The config plays 16 lanes; 3 episodes are wanted. Before, the teacher reflected on every lane's turns."""
+    from lightning_modules.cli import main
+
+    output = tmp_path / "taxi_llm.jsonl"
+    args = ["export-dataset", "--config", str(ROOT / "configs" / "dangerous_taxi" / "reflection_sft.yaml"),
+            "--episodes", "3", "--output", str(output), "--base-url", server.base_url, "--model", "fake-gpt",
+            "--api-key-env", KEY_ENV]  # fmt: skip
+    assert main(args) == 0
+    turns = read_dataset(output)
+    assert len({t.seed for t in turns}) == 3
+    previous = [turns[i - 1] if i and turns[i - 1].seed == t.seed else None for i, t in enumerate(turns)]
+    asked = {json.dumps(teacher_messages(turn_context(t, p))) for t, p in zip(turns, previous, strict=True)}
+    sent = [json.dumps(body["messages"]) for body in server.requests]
+    assert len(sent) == len(asked) <= len(turns) and set(sent) == asked  # one request per distinct kept turn
+    err = capsys.readouterr().err
+    assert re.search(rf"per kept turn: {len(sent) / len(turns):.2f} requests, \d+ prompt \+ \d+ completion tokens", err)
+
+
+def test_the_exported_llm_dataset_is_what_teacher_episodes_trains_on_and_fills_its_cache(server, key, tmp_path):
+    def datamodule(**extra):
+        return RolloutDataModule(env_kwargs=TAXI, num_envs=3, mistake_prob=0.3, seed=11,
+                                 teacher=teacher_config(server), **extra)  # fmt: skip
+
+    exporting = datamodule()
+    exporting.llm_cache_dir = str(tmp_path / "cache")
+    summary = export_dataset(exporting, 4, tmp_path / "taxi.jsonl")
+    exported = read_dataset(tmp_path / "taxi.jsonl")
+    assert summary["usage"]["requests"] == len(server.requests) <= len(exported) == summary["turns"]
+
+    on_the_fly = datamodule(teacher_episodes=4)
+    on_the_fly.llm_cache_dir = str(tmp_path / "cache")
+    played = on_the_fly.fixed_turns()  # reflects during play, on all lanes
+    fields = ("seed", "step", "observation", "actions", "reflection", "oracle", "negative", "taken")
+    assert [[getattr(t, f) for f in fields] for t in exported] == [[getattr(t, f) for f in fields] for t in played]
+    assert on_the_fly.llm_client.usage["cache_hits"] >= summary["usage"]["requests"]  # the kept turns cost nothing
