@@ -9,6 +9,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from datamodules.protocol import CurriculumTarget, ReplayOwner, require
+
 
 @dataclass
 class CurriculumStage:
@@ -37,6 +39,10 @@ class CurriculumCallback(Callback):
     The last stage is never left. The callback's state (current stage, steps in it, success window) is saved in
     checkpoints, so a resumed run continues in the same stage. Logs ``curriculum/stage`` (the stage's index).
 
+    The datamodule must be a :class:`~datamodules.protocol.CurriculumTarget` (``RolloutDataModule`` is); a module that
+    is a :class:`~datamodules.protocol.ReplayOwner` (``ReflectRLModule``) has its replay buffer cleared on a switch,
+    since the replayed successes belong to the stage just left.
+
     Args:
         stages: The stages, easiest first.
 
@@ -57,16 +63,17 @@ class CurriculumCallback(Callback):
     def stage(self) -> CurriculumStage:
         return self.stages[self.index]
 
+    @staticmethod
+    def _datamodule(trainer: L.Trainer) -> CurriculumTarget:
+        return require(trainer.datamodule, CurriculumTarget, "CurriculumCallback")
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is None or not hasattr(datamodule, "set_stage"):
-            raise RuntimeError("CurriculumCallback needs a datamodule with set_stage (RolloutDataModule).")
+        datamodule = self._datamodule(trainer)
         known = datamodule.known_stages()
         unknown = [s.name for s in self.stages if str(s.name) not in known]
         if unknown:
             raise ValueError(
-                f"Curriculum stage(s) {unknown} are unknown to {datamodule.hparams.env_id}; "
-                f"it knows {', '.join(known)}."
+                f"Curriculum stage(s) {unknown} are unknown to {datamodule.env_id}; it knows {', '.join(known)}."
             )
         datamodule.set_stage(str(self.stage.name))
 
@@ -91,8 +98,8 @@ class CurriculumCallback(Callback):
             self.index += 1
             self.steps_in_stage = 0
             self.recent = deque(maxlen=self.stage.window)
-            trainer.datamodule.set_stage(str(self.stage.name))
-            if hasattr(pl_module, "clear_replay"):
+            self._datamodule(trainer).set_stage(str(self.stage.name))
+            if isinstance(pl_module, ReplayOwner):
                 pl_module.clear_replay()
 
     def state_dict(self) -> dict[str, Any]:
@@ -104,4 +111,4 @@ class CurriculumCallback(Callback):
         self.recent = deque(state_dict["recent"], maxlen=self.stage.window)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.datamodule.set_stage(str(self.stage.name))  # after a resume, the restored stage
+        self._datamodule(trainer).set_stage(str(self.stage.name))  # after a resume, the restored stage

@@ -9,11 +9,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from datamodules.smoothing import running_mean
 
-def running_mean(values: list[float], window: int) -> list[float]:
-    """Mean of each value and the ``window - 1`` before it (fewer at the start)."""
-    return [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
-            for i in range(len(values))]  # fmt: skip
+__all__ = ["CurvePlotCallback", "running_mean"]  # running_mean: also imported from here by older scripts
 
 
 class CurvePlotCallback(Callback):

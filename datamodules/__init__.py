@@ -1,7 +1,8 @@
 """Data: the prompt format, prompt tokenisation, and the RolloutDataModule that plays environments on the fly.
 
-Also the LLM teacher behind an OpenAI-compatible endpoint (:mod:`datamodules.llm`) and SFT datasets on disk
-(:mod:`datamodules.dataset`).
+Also the LLM teacher behind an OpenAI-compatible endpoint (:mod:`datamodules.llm`), SFT datasets on disk
+(:mod:`datamodules.dataset`), and the protocols that declare what the callbacks use of the datamodule and the modules
+(:mod:`datamodules.protocol`).
 """
 
 from datamodules.dataset import export_dataset, read_dataset, write_dataset
@@ -14,18 +15,23 @@ from datamodules.prompt import (
     format_reflection_prompt,
     recommended_action,
 )
+from datamodules.protocol import CurriculumTarget, MistakeTarget, ReplayOwner, RolloutSource
 from datamodules.rollout import EpisodeResult, TeacherStream, Turn, play_episodes
 from datamodules.rollout_datamodule import RolloutDataModule
 
 __all__ = [
     "ACTION_LABELS",
     "ChatClient",
+    "CurriculumTarget",
     "EndpointConfig",
     "EndpointError",
     "EpisodeResult",
     "LLMTeacher",
+    "MistakeTarget",
     "PromptEncoder",
+    "ReplayOwner",
     "RolloutDataModule",
+    "RolloutSource",
     "TeacherStream",
     "Turn",
     "export_dataset",

@@ -33,6 +33,11 @@ ExampleKind = Literal["reflection", "policy", "rollout"]
 #: Training seeds of DDP rank ``r`` start at ``seed + r * RANK_SEED_STRIDE``: far above the held-out seeds
 #: (``val_seed``, ``test_seed``, a few million), so no rank ever trains on a validation or test episode.
 RANK_SEED_STRIDE = 100_000_000
+#: The least mistake probability of the teacher episodes a tokenizer is trained on
+#: (:meth:`RolloutDataModule.sample_texts`): corrective reflections only follow deliberate mistakes, so their words are
+#: in the sample even when ``mistake_prob`` is 0 (a stage without negative examples, or the RL stage), and one tokenizer
+#: fits every stage.
+TOKENIZER_SAMPLE_MIN_MISTAKE_PROB = 0.2
 
 
 class _TeacherBatches(IterableDataset):
@@ -116,8 +121,11 @@ class RolloutDataModule(L.LightningDataModule):
             so that a curriculum run is always judged on the whole task.
         num_envs: Environments played in lock-step.
         batch_size: Examples per training batch.
-        mistake_prob: The teacher's probability of a deliberate wrong action (negative examples); see
-            :meth:`set_mistake_prob` and :class:`callbacks.NegativeExampleCallback`.
+        mistake_prob: The teacher's probability of a deliberate wrong action (negative examples). The datamodule
+            owns it: :attr:`mistake_prob` is the value in force, :meth:`set_mistake_prob` changes it (as
+            :class:`callbacks.NegativeExampleCallback` does on a schedule), and the held-out sets always use this
+            configured value. A change reaches training only while it streams new episodes
+            (:attr:`streams_teacher_turns`).
         shuffle_actions: Show the admissible actions in a random order each turn.
         max_prompt_tokens: Prompt budget (prompts are cut from the left).
         max_reflection_tokens: Reflection budget.
@@ -133,12 +141,15 @@ class RolloutDataModule(L.LightningDataModule):
             ``None``: an unlimited stream of new episodes. Under DDP the budget is per process.
         eval_group_by: An ``info`` key to break held-out success down by (AutoExplore: ``depth``), logged as
             ``<split>/success_rate_<key>_<value>``.
-        teacher: Who writes the teacher's reflections: ``"rules"`` (the environment's rule-based teacher) or an
-            OpenAI-compatible endpoint, ``{base_url: ..., model: ..., api_key_env: OPENAI_API_KEY, ...}`` (the fields
-            of :class:`datamodules.llm.EndpointConfig` and ``max_words``), as GPT-4 wrote them in the paper. The API
-            key is read from the environment variable ``api_key_env`` names and is never saved. Completions are cached
-            on disk (``cache_dir``, default ``<logger save_dir>/llm_cache``), so a rerun or the next SFT stage on the
-            same episodes costs nothing. Used for the training turns and the held-out sets.
+        teacher: Who writes the teacher's reflections in the SFT data: ``"rules"`` (``RULES``: the environment's
+            rule-based teacher) or an OpenAI-compatible endpoint, ``{base_url: ..., model: ..., api_key_env:
+            OPENAI_API_KEY, ...}`` (the fields of :class:`datamodules.llm.EndpointConfig` and ``max_words``), as GPT-4
+            wrote them in the paper. The API key is read from the environment variable ``api_key_env`` names and is
+            never saved. Completions are cached on disk (``cache_dir``, default ``<logger save_dir>/llm_cache``), so a
+            rerun or the next SFT stage on the same episodes costs nothing. Used for the training turns and the
+            held-out sets. Not the ``reflection: teacher`` of the policy stages (``lightning_modules.agent.TEACHER``):
+            that one says *that* the policy reads the teacher's reflections instead of a reflection model's, this one
+            says *which* teacher writes them.
         dataset: A JSONL file of teacher turns (``reflect-rl export-dataset``) to train the SFT stages from instead
             of playing the teacher; ``teacher_episodes`` then takes the file's first episodes. Validation and test
             still play the held-out seeds.
@@ -246,12 +257,30 @@ class RolloutDataModule(L.LightningDataModule):
         return self._max_actions
 
     def set_mistake_prob(self, probability: float) -> None:
-        """Change the teacher's probability of a deliberate wrong action, effective from the next turn."""
+        """Change the teacher's probability of a deliberate wrong action, effective from the next turn it plays.
+
+        Training turns see the change only while they come from a stream of new episodes
+        (:attr:`streams_teacher_turns`); the held-out sets keep the configured ``mistake_prob``.
+        """
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"mistake_prob must be in [0, 1], got {probability}.")
         self.mistake_prob = probability
         if self._stream is not None:
             self._stream.mistake_prob = probability
+
+    @property
+    def streams_teacher_turns(self) -> bool:
+        """Whether training reads a stream of new teacher episodes, so that :meth:`set_mistake_prob` reaches its turns.
+
+        ``False`` with a fixed budget (``teacher_episodes``: played once when training starts, with the probability in
+        force then), with a ``dataset`` (the file's turns), and in policy mode (the module plays its own episodes).
+        """
+        return self.examples != "rollout" and self._dataset_turns is None and not self.hparams.teacher_episodes
+
+    @property
+    def env_id(self) -> str:
+        """The environment's id or class path (``env_id`` of the config)."""
+        return self.hparams.env_id
 
     @property
     def evaluation_stage(self) -> str | None:
@@ -390,7 +419,8 @@ class RolloutDataModule(L.LightningDataModule):
         """Text of ``episodes`` teacher episodes (prompts, reflections, answers), to train a tokenizer on.
 
         With a ``dataset`` the texts are its first episodes; otherwise the rule-based teacher plays them (also when
-        the teacher is an LLM: a byte-level tokenizer covers any text, and no request is spent on it).
+        the teacher is an LLM: a byte-level tokenizer covers any text, and no request is spent on it), erring at least
+        as often as :data:`TOKENIZER_SAMPLE_MIN_MISTAKE_PROB`.
         """
         hp = self.hparams
         if self._dataset_turns is not None:
@@ -400,7 +430,7 @@ class RolloutDataModule(L.LightningDataModule):
                 make_envs(hp.env_id, hp.env_kwargs, min(hp.num_envs, episodes)),
                 seed=hp.seed + 7919,
                 stage=self.stage,
-                mistake_prob=max(self.mistake_prob, 0.2),
+                mistake_prob=max(self.mistake_prob, TOKENIZER_SAMPLE_MIN_MISTAKE_PROB),
             )
             sample = stream.episodes(episodes)
         texts = []

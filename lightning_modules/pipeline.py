@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from datamodules.smoothing import running_mean
 from lightning_modules.evaluation import results_table
 from lightning_modules.lightning_cli import run_lightning_cli
 
@@ -264,8 +265,6 @@ def plot_rl_curves(output: Path, stages: list[str]) -> Path | None:
         return None
     import matplotlib
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from callbacks.curves import running_mean
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -44,10 +44,11 @@ def logged(trainer: L.Trainer) -> set[str]:
 def test_three_stages_with_a_users_own_trainer_logger_and_callbacks(tmp_path):
     tiny = TinyGPT2Spec(n_layer=1, n_embd=32, n_head=2, vocab_size=300, num_labels=4, tokenizer_samples=10)
     counter = CountBatches()
-    stage1 = own_trainer(tmp_path, "reflection", [NegativeExampleCallback(0.2), PeakMemoryCallback(), counter])
-    stage1.fit(ReflectionSFTModule(BackboneSpec(tiny=tiny), export_dir=str(tmp_path / "r")), datamodule=maze_data())
+    stage1 = own_trainer(tmp_path, "reflection", [NegativeExampleCallback(), PeakMemoryCallback(), counter])
+    stage1.fit(ReflectionSFTModule(BackboneSpec(tiny=tiny), export_dir=str(tmp_path / "r")),
+               datamodule=maze_data(mistake_prob=0.2))  # fmt: skip
     assert counter.batches == 2
-    assert {"train/loss", "train/mistake_prob", "system/peak_rss_mb"} <= logged(stage1)
+    assert {"train/loss", "train/negative_share", "system/peak_rss_mb"} <= logged(stage1)
 
     stage2 = own_trainer(tmp_path, "policy", [CountBatches()])
     policy = PolicySFTModule(BackboneSpec(name_or_path=str(tmp_path / "r")), reflection=str(tmp_path / "r"),
