@@ -14,7 +14,11 @@ from datamodules.rollout import EpisodeResult, Turn, play_episodes
 from lightning_modules.action_head import ActionHead
 from lightning_modules.reflection import Reflector
 
-#: ``reflection`` value of the policy stages meaning "the environment's teacher reflects".
+#: ``reflection`` value of the policy stages meaning "the policy reads the teacher's reflections" instead of a
+#: reflection model's (or none): in training, those of the SFT data; in play, the environment's rule-based teacher's
+#: (``env.unwrapped.teacher_reflection()``). It answers *whose* reflections the policy reads. It is not
+#: :data:`datamodules.llm.teacher.RULES` (``"rules"``), the ``data.teacher`` value that answers *which* teacher writes
+#: the SFT data's reflections (the rule-based one, or an LLM); the two options are set independently.
 TEACHER = "teacher"
 
 
@@ -28,8 +32,8 @@ class Agent:
         policy: The policy model (a causal LM; the live, training model when used inside a LightningModule).
         head: The action head over the policy's label tokens.
         encoder: The prompt encoder (tokenizer and budgets).
-        reflector: The reflection model's player, :data:`TEACHER` (the turns carry the teacher's reflections), or
-            ``None`` (prompts without an analysis section).
+        reflector: The reflection model's player, :data:`TEACHER` (the turns carry the teacher's reflections: in
+            play, the environment's rule-based teacher's), or ``None`` (prompts without an analysis section).
         reflect_prob: Probability that a training turn gets a reflection at all (the others have no analysis
             section); held-out play always reflects. Drawn from the agent's own seeded generator.
         temperature: Temperature of the behaviour policy when exploring (training rollouts).

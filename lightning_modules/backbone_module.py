@@ -156,9 +156,11 @@ class BackboneModule(L.LightningModule):
 class ReflectingPolicyModule(BackboneModule):
     """Base class of the policy stages: a trainable policy that reads a frozen reflection model's analyses.
 
-    ``self.reflection`` is ``"teacher"``, ``None`` or the path of a stage-1 export, loaded by
-    :meth:`load_reflection_model`. The frozen model is not part of this module's checkpoints (it is loaded from its
-    export again). :meth:`build_agent` puts the two players together as ``self.agent`` (an :class:`Agent`).
+    ``self.reflection`` is the path of a stage-1 export, loaded by :meth:`load_reflection_model`,
+    :data:`~lightning_modules.agent.TEACHER` (``"teacher"``: the policy reads the teacher's reflections; which teacher
+    wrote the SFT data's is the datamodule's ``teacher`` option, ``"rules"`` or an LLM) or ``None`` (no analysis). The
+    frozen model is not part of this module's checkpoints (it is loaded from its export again). :meth:`build_agent`
+    puts the two players together as ``self.agent`` (an :class:`Agent`).
     """
 
     reflection: str | None
