@@ -375,6 +375,7 @@ class ChatClient:
         Identical requests are fetched once. ``overrides`` change sampling parameters of these requests (e.g.
         ``temperature=0``, ``max_tokens=8``, ``stop=[...]``) and are part of the cache key. The first request that
         fails for good stops the batch: requests not yet sent are not sent, and answers already received stay cached.
+        A client's first request goes out alone, so a wrong key or URL fails once, not ``max_concurrency`` times.
 
         Args:
             conversations: The messages of each request.
@@ -396,10 +397,11 @@ class ChatClient:
                 found[key] = hit
                 self._usage.add(cache_hits=1)
         todo = {key: body for key, body in zip(keys, bodies, strict=True) if key not in found}
-        if len(todo) == 1:
-            [(key, body)] = todo.items()
+        if todo and (len(todo) == 1 or not self._usage.requests):
+            key, body = next(iter(todo.items()))  # a client's first request goes alone: a bad key or URL fails once
             found[key] = self._fetch(key, body)
-        elif todo:
+            del todo[key]
+        if todo:
             pool = ThreadPoolExecutor(min(self.config.max_concurrency, len(todo)), thread_name_prefix="llm")
             try:
                 futures = {pool.submit(self._fetch, key, body): key for key, body in todo.items()}

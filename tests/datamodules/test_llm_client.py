@@ -149,6 +149,14 @@ def test_an_unrecoverable_error_fails_at_once_with_the_servers_message(server, k
     assert KEY not in message and len(server.requests) == 1
 
 
+def test_a_rejected_key_fails_a_batch_after_one_request(server, key):
+    server.push(401, {"error": {"message": "Incorrect API key provided."}})
+    client = ChatClient(config(server), cache_dir=None)
+    with pytest.raises(EndpointError, match="HTTP 401"):
+        client.complete_many([ask(f"q{i}") for i in range(6)])
+    assert len(server.requests) == 1
+
+
 def test_a_response_slower_than_the_timeout_is_retried(server, key):
     server.push(200, {"choices": [{"message": {"content": "too late"}}]}, delay=1.5)
     client = ChatClient(config(server, timeout=0.3), cache_dir=None)

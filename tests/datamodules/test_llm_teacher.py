@@ -209,3 +209,28 @@ def test_the_exported_llm_dataset_is_what_teacher_episodes_trains_on_and_fills_i
     fields = ("seed", "step", "observation", "actions", "reflection", "oracle", "negative", "taken")
     assert [[getattr(t, f) for f in fields] for t in exported] == [[getattr(t, f) for f in fields] for t in played]
     assert on_the_fly.llm_client.usage["cache_hits"] >= summary["usage"]["requests"]  # the kept turns cost nothing
+
+
+@pytest.mark.parametrize("problem", ["unreachable", "bad key", "bad request"])
+def test_export_dataset_ends_an_endpoint_error_in_one_line_with_the_fix(problem, server, key, tmp_path, capsys):
+    from lightning_modules.cli import main
+
+    base_url = server.base_url
+    if problem == "unreachable":
+        base_url = base_url.replace(str(server.httpd.server_address[1]), "9")  # the discard port: nobody listens
+    elif problem == "bad key":
+        server.push(401, {"error": {"message": f"Incorrect API key provided: {KEY}"}})
+    else:
+        server.push(400, {"error": {"message": "max_tokens is too large for this model"}})
+    args = ["export-dataset", "--config", str(ROOT / "configs" / "dangerous_taxi" / "reflection_sft.yaml"),
+            "--episodes", "1", "--output", str(tmp_path / "t.jsonl"), "--base-url", base_url, "--model", "fake-gpt",
+            "--api-key-env", KEY_ENV, "--max-retries", "1", "--data.num_envs=1"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and KEY not in err and not (tmp_path / "t.jsonl").exists()
+    expected = {
+        "unreachable": "Could not reach http://127.0.0.1:9/v1/chat/completions after 2 attempt(s): ConnectError: ",
+        "bad key": f"answered HTTP 401: Incorrect API key provided: ***; check the API key in ${KEY_ENV}",
+        "bad request": "answered HTTP 400: max_tokens is too large for this model; check the request options",
+    }[problem]
+    assert expected in err
