@@ -37,9 +37,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger("reflect_rl.llm")
 
@@ -302,6 +303,8 @@ class ChatClient:
     """
 
     def __init__(self, config: EndpointConfig, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        import openai  # here, not at the top: a second to import, and most commands never ask an endpoint
+
         self.config = config
         api_key = read_api_key(config)
         directory = config.cache_dir if config.cache_dir is not None else cache_dir
@@ -413,6 +416,8 @@ class ChatClient:
 
     def _fetch(self, key: str, body: dict[str, Any]) -> Completion:
         """One request through the ``openai`` client (which retries), its answer cached and counted."""
+        import openai
+
         extra = {name: value for name, value in body.items() if name not in ("model", "messages")}
         self._attempts.start()
         with self._slots:
@@ -441,6 +446,8 @@ class ChatClient:
 
     def _problem(self, error: openai.OpenAIError) -> str:
         """One line naming what went wrong and what to do about it."""
+        import openai
+
         c, attempts = self.config, max(1, self._attempts.count)
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
