@@ -314,15 +314,3 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=float, default=None, help="seconds per request (default 60)")
     group.add_argument("--max-retries", type=int, default=None, help="retries on rate limits and errors (default 6)")
     group.add_argument("--cache-dir", default=None, help="on-disk cache of completions (default under the output)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``reflect-rl export-dataset``: see :func:`datamodules.export.main`, where the command now lives.
-
-    Kept only because ``lightning_modules/cli.py`` imports the command from here. Once it imports
-    ``datamodules.export.main``, this function goes, and this module no longer leads to
-    ``datamodules.rollout_datamodule`` (which imports this module) in any way.
-    """
-    from datamodules.export import main as export_main
-
-    return export_main(argv)

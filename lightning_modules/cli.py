@@ -81,7 +81,7 @@ def _import_tasks(argv: list[str]) -> int:
 
 
 def _export_dataset(argv: list[str]) -> int:
-    from datamodules.dataset import main
+    from datamodules.export import main
 
     return main(argv)
 
