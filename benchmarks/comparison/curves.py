@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from callbacks.curves import running_mean
+from datamodules.smoothing import running_mean
 
 from .tensorboard import scalars, stage_span
 

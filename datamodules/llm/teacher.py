@@ -32,7 +32,9 @@ from datamodules.prompt import SECTION_MARKERS
 
 logger = logging.getLogger("reflect_rl.llm")
 
-#: The ``teacher`` value meaning "the environment's rule-based teacher".
+#: The ``data.teacher`` value meaning "the environment's rule-based teacher writes the SFT data's reflections". Not
+#: to be confused with ``reflection: teacher`` of the policy stages (:data:`lightning_modules.agent.TEACHER`), which
+#: says whose reflections the policy reads while it plays.
 RULES = "rules"
 
 #: Extra keys of an LLM teacher's config (besides :class:`EndpointConfig`'s).
