@@ -19,7 +19,7 @@ TINY_MODEL = " --model.init_args.backbone.tiny.n_layer=1 --model.init_args.backb
 RL = (
     "reflect_rl=--trainer.max_steps=2 --trainer.val_check_interval=2 --trainer.num_sanity_val_steps=0 "
     "--trainer.log_every_n_steps=1 --model.init_args.val_rollouts=1 "
-    "--data.num_envs=2 --data.episodes_per_step=2 --data.max_reflection_tokens=8"
+    "--data.num_envs=2 --data.episodes_per_step=2 --data.max_reflection_tokens=8 --model.init_args.group_size=2"
 )
 
 
