@@ -39,6 +39,9 @@ class Agent:
         temperature: Temperature of the behaviour policy when exploring (training rollouts).
         epsilon: Share of uniform random choice mixed into the behaviour policy when exploring.
         seed: Seed of the agent's generator (reflection thinning and exploration).
+        explore_reflector: Writes the reflections of exploring turns (training rollouts) instead of ``reflector``,
+            e.g. the same frozen model sampling at a temperature, so that training meets the reflection model's
+            mistakes more often than its greedy reflections show them; held-out play always uses ``reflector``.
 
     When exploring, the choice is drawn from the behaviour policy
     ``mu = (1 - epsilon) * softmax(logits / temperature) + epsilon * uniform`` and each turn keeps both
@@ -60,6 +63,7 @@ class Agent:
         temperature: float = 1.0,
         epsilon: float = 0.0,
         seed: int = 0,
+        explore_reflector: Reflector | None = None,
     ) -> None:
         if isinstance(reflector, str) and reflector != TEACHER:
             raise ValueError(f"reflector must be a Reflector, {TEACHER!r} or None, got {reflector!r}.")
@@ -69,25 +73,28 @@ class Agent:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon}.")
         self.policy, self.head, self.encoder = policy, head, encoder
         self.reflector = reflector
+        self.explore_reflector = explore_reflector
         self.reflect_prob = reflect_prob
         self.temperature, self.epsilon = temperature, epsilon
         self.generator = torch.Generator().manual_seed(seed)
 
-    def reflections(self, turns: Sequence[Turn], thin: bool = False) -> list[str | None]:
+    def reflections(self, turns: Sequence[Turn], explore: bool = False) -> list[str | None]:
         """The analysis each turn's policy prompt shows (``None``: no analysis section).
 
         Args:
             turns: The turns to reflect on.
-            thin: Give each turn a reflection only with probability ``reflect_prob`` (training rollouts).
+            explore: Training rollouts: give each turn a reflection only with probability ``reflect_prob``, written
+                by ``explore_reflector`` where there is one.
         """
         if self.reflector is None:
             return [None] * len(turns)
         keep = [True] * len(turns)
-        if thin and self.reflect_prob < 1:
+        if explore and self.reflect_prob < 1:
             keep = (torch.rand(len(turns), generator=self.generator) < self.reflect_prob).tolist()
         if self.reflector == TEACHER:
             return [t.reflection if k else None for t, k in zip(turns, keep, strict=True)]
-        written = iter(self.reflector([t.observation for t, k in zip(turns, keep, strict=True) if k]))
+        reflector = self.explore_reflector if explore and self.explore_reflector is not None else self.reflector
+        written = iter(reflector([t.observation for t, k in zip(turns, keep, strict=True) if k]))
         return [next(written) if k else None for k in keep]
 
     def encode(self, turns: Sequence[Turn], reflections: Sequence[str | None]) -> dict[str, torch.Tensor]:
@@ -105,15 +112,15 @@ class Agent:
         Args:
             turns: The turns to act on.
             greedy: Take the most probable action (held-out play); else sample.
-            explore: Sample from the behaviour policy (``temperature``, ``epsilon``) and thin the reflections
-                (``reflect_prob``): training rollouts.
+            explore: Sample from the behaviour policy (``temperature``, ``epsilon``), thin the reflections
+                (``reflect_prob``) and let ``explore_reflector`` write them: training rollouts.
 
         Returns:
             The chosen shown-action indices and, per turn, ``prompt_ids`` (the exact unpadded ids the policy read),
             ``logprob`` (of the choice under the policy), ``behaviour_logprob`` (under the distribution it was drawn
             from) and ``reflection``.
         """
-        reflections = self.reflections(turns, thin=explore)
+        reflections = self.reflections(turns, explore=explore)
         batch = self.encode(turns, reflections)
         logits = self.head(self.policy, batch["input_ids"], batch["attention_mask"], batch["num_actions"]).float()
         policy = torch.log_softmax(logits, -1)

@@ -193,20 +193,30 @@ class ReflectingPolicyModule(BackboneModule):
         with self.full_weights():
             return self.agent.play(envs, seeds, stage, greedy, explore=self.training and not greedy)
 
-    def build_agent(self, reflection_cache: int = 100_000, **behaviour: Any) -> Agent:
+    def build_agent(
+        self, reflection_cache: int = 100_000, explore_reflection_temperature: float = 0.0, **behaviour: Any
+    ) -> Agent:
         """Build the action head, load the frozen reflection model, and make ``self.agent`` from them.
 
         Args:
             reflection_cache: Distinct observations whose greedy reflections are memoised.
+            explore_reflection_temperature: Above 0, training rollouts read reflections the frozen model samples at
+                this temperature (never cached); 0: its greedy reflections, as held-out play.
             behaviour: The agent's ``reflect_prob``, ``temperature``, ``epsilon`` and ``seed`` (see :class:`Agent`).
         """
         datamodule = self.datamodule()
         self.head = ActionHead(self.tokenizer, datamodule.max_actions)
         self.load_reflection_model()
         reflector: Reflector | str | None = self.reflection
+        sampling: Reflector | None = None
         if self.reflection_model is not None:
             reflector = Reflector(self.reflection_model, datamodule.encoder, cache_size=reflection_cache)
-        self.agent = Agent(self.model, self.head, datamodule.encoder, reflector, **behaviour)
+            if explore_reflection_temperature > 0:
+                temperature = explore_reflection_temperature
+                sampling = Reflector(self.reflection_model, datamodule.encoder, do_sample=True, temperature=temperature)
+        self.agent = Agent(
+            self.model, self.head, datamodule.encoder, reflector, explore_reflector=sampling, **behaviour
+        )
         return self.agent
 
     def load_reflection_model(self) -> None:

@@ -47,6 +47,9 @@ class ReflectRLModule(ReflectingPolicyModule):
             an upper bound), or ``None`` for the "RL without reflection" baseline (no analysis section).
         reflect_prob: Probability that a training turn gets a reflection (the others have no analysis section); held-out
             play always reflects.
+        reflection_temperature: Above 0, training rollouts read reflections that the frozen reflection model samples
+            at this temperature instead of its greedy ones (held-out play stays greedy), so that training meets its
+            mistakes more often and a policy that obeys them can learn when to overrule; 0 (default): greedy.
         rollout_temperature: Temperature of the behaviour policy in training rollouts (exploration).
         explore_epsilon: Share of uniform random choice mixed into the behaviour policy in training rollouts, so that
             an action the (reflection-obeying) policy gives almost no probability is still tried.
@@ -91,6 +94,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         backbone: BackboneSpec | None = None,
         reflection: str | None = None,
         reflect_prob: float = 1.0,
+        reflection_temperature: float = 0.0,
         rollout_temperature: float = 1.0,
         explore_epsilon: float = 0.0,
         importance_clip: float | None = 1.0,
@@ -124,6 +128,8 @@ class ReflectRLModule(ReflectingPolicyModule):
             raise ValueError(f"group_size must be >= 1 (>= 2 with baseline='group'), got {group_size}.")
         if not 0.0 <= reflect_prob <= 1.0:
             raise ValueError(f"reflect_prob must be in [0, 1], got {reflect_prob}.")
+        if reflection_temperature < 0:
+            raise ValueError(f"reflection_temperature must be >= 0 (0: greedy), got {reflection_temperature}.")
         if rollout_temperature <= 0:
             raise ValueError(f"rollout_temperature must be > 0, got {rollout_temperature}.")
         if not 0.0 <= explore_epsilon <= 1.0:
@@ -162,7 +168,8 @@ class ReflectRLModule(ReflectingPolicyModule):
             )
         hp = self.hparams
         self.build_agent(
-            hp.reflection_cache, reflect_prob=hp.reflect_prob, temperature=hp.rollout_temperature,
+            hp.reflection_cache, hp.reflection_temperature, reflect_prob=hp.reflect_prob,
+            temperature=hp.rollout_temperature,
             epsilon=hp.explore_epsilon, seed=self.datamodule().hparams.seed,
         )  # fmt: skip
         self._make_value_head()

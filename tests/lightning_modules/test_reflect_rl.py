@@ -146,6 +146,25 @@ def test_group_baseline_plays_each_task_group_size_times(exports, tmp_path):
         trainer(tmp_path / "odd", 1).fit(rl_module(exports, group_size=3), datamodule=data())
 
 
+def test_training_rollouts_can_read_sampled_reflections_while_held_out_play_reads_greedy_ones(exports, tmp_path):
+    module = rl_module(exports, reflection_temperature=1.5, replay_episodes=0)
+    datamodule = data()
+    trainer(tmp_path, 1).fit(module, datamodule=datamodule)
+    greedy = module.agent.reflector
+    assert greedy.cache_size > 0 and module.agent.explore_reflector.cache_size == 0
+    module.train()
+    episodes = module.rollout(next(iter(datamodule.train_dataloader())))
+    turns = [t for e in episodes for t in e.transcript]
+    read = [t["reflection"] for t in turns]
+    assert read != greedy([t["observation"] for t in turns])  # sampled at 1.5, not the greedy analysis
+    module.eval()
+    held_out = module.play(datamodule.make_eval_envs("val", 2), [0, 1], "full", greedy=True)
+    turns = [t for r in held_out for t in r.transcript]
+    assert [t["reflection"] for t in turns] == greedy([t["observation"] for t in turns])
+    with pytest.raises(ValueError, match="reflection_temperature"):
+        rl_module(exports, reflection_temperature=-1.0)
+
+
 def test_value_baseline_and_kl_penalty_train_only_the_policy_and_its_value_head(exports, tmp_path):
     module = rl_module(exports, baseline="value", kl_coef=0.1, lr=1e-2)
     fit = trainer(tmp_path, 3)

@@ -52,10 +52,10 @@ def test_agent_shows_the_reflection_on_the_share_of_turns_reflect_prob_asks_for(
     turns = [Turn(f"Taxi at row {i % 5}, column 1.", ["go north", "go south"], "go north", 0) for i in range(400)]
     head = ActionHead(encoder.tokenizer, 2)
     agent = Agent(model, head, encoder, TEACHER, reflect_prob=0.25, seed=3)
-    shown = agent.reflections(turns, thin=True)  # training rollouts: a quarter of the turns
+    shown = agent.reflections(turns, explore=True)  # training rollouts: a quarter of the turns
     assert 0.18 < sum(r is not None for r in shown) / len(turns) < 0.32
     assert all(r in (None, "go north") for r in shown)
-    assert shown == Agent(model, head, encoder, TEACHER, reflect_prob=0.25, seed=3).reflections(turns, thin=True)
+    assert shown == Agent(model, head, encoder, TEACHER, reflect_prob=0.25, seed=3).reflections(turns, explore=True)
     assert agent.reflections(turns) == ["go north"] * len(turns)  # held-out play reflects on every turn
     assert Agent(model, head, encoder, None).reflections(turns) == [None] * len(turns)
     choices, extras = Agent(model, head, encoder, Reflector(model, encoder)).act(turns[:3], greedy=True)
