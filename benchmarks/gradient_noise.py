@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from datamodules import RolloutDataModule  # noqa: E402
 from datamodules.rl_batches import episodes_to_batch  # noqa: E402
 from lightning_modules import BackboneSpec, ReflectRLModule  # noqa: E402
+from lightning_modules.advantages import discounted_returns, episode_returns, group_advantages  # noqa: E402
 
 BASELINES = ("batch_mean", "group")
 
@@ -61,6 +62,15 @@ def gradient(module: ReflectRLModule, batch: dict[str, torch.Tensor], baseline: 
     return torch.cat([p.grad.flatten() for p in module.model.parameters() if p.grad is not None])
 
 
+def advantage(batch: dict[str, torch.Tensor], baseline: str, gamma: float) -> torch.Tensor:
+    """Each step's advantage under ``baseline`` before normalisation (as ``ReflectRLModule.policy_loss`` takes it)."""
+    if baseline == "group":
+        returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
+        return group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
+    returns = discounted_returns(batch["rewards"], batch["episode_ids"], gamma)
+    return returns - returns.mean()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "dangerous_taxi" / "reflect_rl.yaml"))
@@ -84,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.batches):
             episodes = module.rollout(next(items))
             success += [e.success for e in episodes]
-            batch = episodes_to_batch(episodes, datamodule.encoder.pad_id, module.hparams.gamma)
+            batch = episodes_to_batch(episodes, datamodule.encoder.pad_id)
             steps += len(batch["actions"])
             unlikely += int((batch["old_logprobs"].exp() < 0.5).sum())
             for baseline in BASELINES:
                 grads[baseline].append(gradient(module, batch, baseline))
-                advantages = batch["group_advantages"] if baseline == "group" else batch["returns"]
-                advantages = advantages - (0 if baseline == "group" else batch["returns"].mean())
-                zero[baseline].append(float((advantages.abs() < 1e-6).float().mean()))
+                zero[baseline].append(
+                    float((advantage(batch, baseline, module.hparams.gamma).abs() < 1e-6).float().mean())
+                )
     print(f"{args.batches} batches of {args.tasks} tasks x {args.group_size} episodes ({steps} decisions), "
           f"rollout success {sum(success) / len(success):.1%}, {unlikely / steps:.1%} of the decisions taken with "
           f"probability < 0.5; policy {args.policy}, reflection {args.reflection}")  # fmt: skip

@@ -1,4 +1,4 @@
-"""On-policy rollouts as training batches: exact token ids, returns per step, and the replay buffer of successes."""
+"""On-policy rollouts as training batches: exact token ids, rewards per step, and the replay buffer of successes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
 
 
 @dataclass
@@ -46,24 +45,6 @@ class Episode:
     @property
     def episode_return(self) -> float:
         return sum(step.reward for step in self.steps)
-
-
-def discounted_returns(rewards: Tensor, episode_ids: Tensor, gamma: float) -> Tensor:
-    """Return-to-go of every step, for steps of several episodes laid end to end (vectorised, no Python loop).
-
-    Args:
-        rewards: ``[steps]`` rewards in time order within each episode.
-        episode_ids: ``[steps]`` episode index of each step (equal ids are contiguous).
-        gamma: Discount factor.
-    """
-    n = rewards.numel()
-    if n == 0:
-        return rewards.clone()
-    index = torch.arange(n, device=rewards.device, dtype=torch.float64)
-    same = episode_ids.unsqueeze(0) == episode_ids.unsqueeze(1)
-    later = index.unsqueeze(0) >= index.unsqueeze(1)  # [t, k]: step k is at or after step t
-    powers = torch.where(same & later, gamma ** (index.unsqueeze(0) - index.unsqueeze(1)), torch.zeros(()).double())
-    return (powers @ rewards.double()).to(rewards.dtype)
 
 
 class ReplayBuffer:
@@ -109,35 +90,15 @@ class ReplayBuffer:
         self.episodes = deque(episodes, maxlen=state["capacity"])
 
 
-def group_advantages(returns: Tensor, groups: Tensor) -> Tensor:
-    """Each episode's return minus the mean return of the other episodes of its group (leave-one-out, as in RLOO).
-
-    Episodes of one group played the same task (seed), so the baseline removes how hard the task is and leaves how
-    well the episode played it; a group whose episodes all did equally well gets no push. An episode alone in its group
-    (or with ``groups < 0``: a replayed one) is compared with the mean return of the grouped episodes instead.
-
-    Args:
-        returns: ``[episodes]`` undiscounted episode returns.
-        groups: ``[episodes]`` group id of each episode (``-1``: no group).
-    """
-    grouped = groups >= 0
-    same = (groups.unsqueeze(0) == groups.unsqueeze(1)) & grouped.unsqueeze(0) & grouped.unsqueeze(1)
-    same.fill_diagonal_(False)
-    others = same.sum(-1)
-    leave_one_out = (same.to(returns.dtype) @ returns) / others.clamp(min=1)
-    fallback = returns[grouped].mean() if grouped.any() else returns.mean()
-    return returns - torch.where(others > 0, leave_one_out, fallback)
-
-
-def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, replayed: int = 0) -> dict[str, Any]:
-    """Lay the episodes' steps end to end as one left-padded batch.
+def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, replayed: int = 0) -> dict[str, Any]:
+    """Lay the episodes' steps end to end as one left-padded batch (the advantages are the loss's business).
 
     Returns:
         ``input_ids``, ``attention_mask``, ``num_actions``, ``actions``, ``old_logprobs``, ``behaviour_logprobs``
-        (equal to ``old_logprobs`` where the policy acted without exploring), ``returns`` (discounted
-        return-to-go per step), ``rewards``, ``episode_ids`` (index of each step's episode), ``replayed``
-        (``True`` on steps of replayed episodes, which are the last ``replayed`` episodes) and ``group_advantages``
-        (per step, its episode's :func:`group_advantages`, the fresh episodes grouped by seed).
+        (equal to ``old_logprobs`` where the policy acted without exploring), ``rewards``, ``episode_ids`` (index of
+        each step's episode), ``replayed`` (``True`` on steps of replayed episodes, which are the last ``replayed``
+        episodes) and ``episode_groups`` (per episode: its seed for the fresh episodes, which groups the episodes of
+        one task, ``-1`` for the replayed ones).
     """
     steps = [step for episode in episodes for step in episode.steps]
     width = max(len(step.prompt_ids) for step in steps)
@@ -149,8 +110,6 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
     episode_ids = torch.tensor([i for i, e in enumerate(episodes) for _ in e.steps])
     rewards = torch.tensor([step.reward for step in steps], dtype=torch.float32)
     fresh = len(episodes) - replayed
-    episode_returns = torch.tensor([e.episode_return for e in episodes], dtype=torch.float32)
-    groups = torch.tensor([e.seed if i < fresh else -1 for i, e in enumerate(episodes)], dtype=torch.long)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -160,31 +119,8 @@ def episodes_to_batch(episodes: Sequence[Episode], pad_id: int, gamma: float, re
         "behaviour_logprobs": torch.tensor(
             [s.logprob if s.behaviour_logprob is None else s.behaviour_logprob for s in steps], dtype=torch.float32
         ),
-        "returns": discounted_returns(rewards, episode_ids, gamma),
         "replayed": episode_ids >= fresh,
         "episode_ids": episode_ids,
         "rewards": rewards,
-        "group_advantages": group_advantages(episode_returns, groups)[episode_ids],
+        "episode_groups": torch.tensor([e.seed if i < fresh else -1 for i, e in enumerate(episodes)]),
     }
-
-
-def gae_advantages(rewards: Tensor, values: Tensor, episode_ids: Tensor, gamma: float, lam: float) -> Tensor:
-    """Generalised advantage estimates of steps of several episodes laid end to end (vectorised).
-
-    Each episode's last step is terminal (a horizon cut counts as the end of the task), so nothing is bootstrapped
-    past it. ``lam=1`` gives the return-to-go minus the value; ``lam=0`` the one-step TD error.
-
-    Args:
-        rewards: ``[steps]`` rewards in time order within each episode.
-        values: ``[steps]`` value estimates of the states the steps were taken in.
-        episode_ids: ``[steps]`` episode index of each step (equal ids are contiguous).
-        gamma: Discount factor.
-        lam: GAE's lambda.
-    """
-    if rewards.numel() == 0:
-        return rewards.clone()
-    last = torch.zeros(1, dtype=torch.bool, device=rewards.device)
-    continues = torch.cat([episode_ids[1:] == episode_ids[:-1], last])
-    next_values = torch.cat([values[1:], values.new_zeros(1)]) * continues
-    deltas = rewards + gamma * next_values - values
-    return discounted_returns(deltas, episode_ids, gamma * lam)

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from torchmetrics import MeanMetric
 
-from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch, gae_advantages
+from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch
 from datamodules.rollout import EpisodeResult
 from lightning_modules.action_head import ActionHead
+from lightning_modules.advantages import discounted_returns, episode_returns, gae_advantages, group_advantages
 from lightning_modules.agent import Agent
 from lightning_modules.backbone import BackboneSpec
 from lightning_modules.backbone_module import ReflectingPolicyModule
@@ -247,9 +248,7 @@ class ReflectRLModule(ReflectingPolicyModule):
         self._log_rollout(episodes)
         replayed = self.replay.sample(self.hparams.replay_episodes, self.replay_generator)
         self.replay.add(episodes)
-        tensors = episodes_to_batch(
-            episodes + replayed, self.datamodule().encoder.pad_id, self.hparams.gamma, len(replayed)
-        )
+        tensors = episodes_to_batch(episodes + replayed, self.datamodule().encoder.pad_id, len(replayed))
         tensors = {k: v.to(self.device) for k, v in tensors.items()}
         loss, stats = self.policy_loss(tensors)
         size = len(tensors["actions"])
@@ -276,10 +275,12 @@ class ReflectRLModule(ReflectingPolicyModule):
             value_loss = torch.nn.functional.mse_loss(values, advantages + values.detach())
             stats["value_loss"] = value_loss.detach()
         elif hp.baseline == "group":
-            advantages, value_loss = batch["group_advantages"], logits.new_zeros(())
-        else:
-            advantages = batch["returns"] - batch["returns"].mean()
+            returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
+            advantages = group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
             value_loss = logits.new_zeros(())
+        else:
+            returns = discounted_returns(batch["rewards"], batch["episode_ids"], hp.gamma)
+            advantages, value_loss = returns - returns.mean(), logits.new_zeros(())
         if hp.normalize_advantages and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-6)
         fresh = ~batch["replayed"]

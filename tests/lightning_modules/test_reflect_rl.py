@@ -9,16 +9,9 @@ import torch
 from rl_fixtures import data, trainer
 
 from callbacks import CurriculumCallback, CurriculumStage
-from datamodules.rl_batches import (
-    Episode,
-    ReplayBuffer,
-    Step,
-    discounted_returns,
-    episodes_to_batch,
-    gae_advantages,
-    group_advantages,
-)
+from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch
 from lightning_modules import BackboneSpec, ReflectRLModule, load_backbone
+from lightning_modules.advantages import discounted_returns, episode_returns, gae_advantages, group_advantages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,9 +53,12 @@ def test_group_advantages_compare_each_episode_with_the_others_of_its_task():
     def episode(seed, reward, steps=2):
         return Episode([Step([1, 2], 3, 0, -0.5, reward / steps) for _ in range(steps)], reward > 0, seed)
 
-    batch = episodes_to_batch([episode(3, 1.0), episode(3, 0.0, 3), episode(4, 1.0)], pad_id=0, gamma=0.9)
+    batch = episodes_to_batch([episode(3, 1.0), episode(3, 0.0, 3), episode(4, 1.0)], pad_id=0)
+    returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
+    torch.testing.assert_close(returns, torch.tensor([1.0, 0.0, 1.0]))
+    per_step = group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
     # seed 3: +1 and -1 on every step of each episode; seed 4 alone: its return minus the mean of all three (2/3)
-    torch.testing.assert_close(batch["group_advantages"], torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, 1 / 3, 1 / 3]))
+    torch.testing.assert_close(per_step, torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, 1 / 3, 1 / 3]))
 
 
 def test_replay_buffer_keeps_successes_and_round_trips():
@@ -93,9 +89,7 @@ def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp
     fit = trainer(tmp_path, 3, log_every_n_steps=1)
     fit.fit(module, datamodule=datamodule)
     episodes = module.rollout(next(iter(datamodule.train_dataloader())))  # fresh rollouts of the trained policy
-    from datamodules.rl_batches import episodes_to_batch
-
-    tensors = episodes_to_batch(episodes, datamodule.encoder.pad_id, 0.95)
+    tensors = episodes_to_batch(episodes, datamodule.encoder.pad_id)
     module.train()
     logits = module.head(module.model, tensors["input_ids"], tensors["attention_mask"], tensors["num_actions"])
     recomputed = torch.distributions.Categorical(logits=logits).log_prob(tensors["actions"])
@@ -110,8 +104,6 @@ def test_training_recomputes_the_rollouts_log_probabilities_exactly(exports, tmp
 
 
 def test_explored_steps_are_weighted_by_the_truncated_importance_ratio(exports, tmp_path):
-    from datamodules.rl_batches import episodes_to_batch
-
     module = rl_module(exports, explore_epsilon=0.5, entropy_coef=0.0, replay_episodes=0)
     datamodule = data()
     fit = trainer(tmp_path, 1)
@@ -119,7 +111,7 @@ def test_explored_steps_are_weighted_by_the_truncated_importance_ratio(exports, 
     episodes = module.rollout(next(iter(datamodule.train_dataloader())))
     steps = [step for episode in episodes for step in episode.steps]
     assert any(abs(s.behaviour_logprob - s.logprob) > 1e-3 for s in steps)  # the behaviour policy differs
-    batch = episodes_to_batch(episodes, datamodule.encoder.pad_id, 0.95)
+    batch = episodes_to_batch(episodes, datamodule.encoder.pad_id)
 
     def loss(behaviour_shift: float, clip: float | None) -> float:
         module.hparams.importance_clip = clip
