@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datamodules import PromptEncoder, RolloutDataModule  # noqa: E402
+from datamodules import RolloutDataModule  # noqa: E402
 from lightning_modules import ActionHead, Agent, BackboneSpec, Reflector, load_backbone  # noqa: E402
 
 
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     datamodule = RolloutDataModule.from_config([args.config])
     start, tokenizer = load_backbone(BackboneSpec(name_or_path=args.start))
-    encoder = PromptEncoder(tokenizer, datamodule.hparams.max_prompt_tokens, datamodule.hparams.max_reflection_tokens)
+    datamodule.bind(tokenizer, examples="rollout")  # the encoder with the config's budgets, as the RL stage has
+    encoder = datamodule.encoder
     head = ActionHead(tokenizer, datamodule.max_actions)
     reflector = None
     if args.reflection:

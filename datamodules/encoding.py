@@ -21,20 +21,30 @@ class PromptEncoder:
 
     Args:
         tokenizer: A Hugging Face tokenizer (fast).
-        max_prompt_tokens: Budget of a prompt; longer prompts lose their beginning.
+        max_prompt_tokens: Budget of a policy prompt; longer prompts lose their beginning.
         max_reflection_tokens: Budget of a reflection (SFT targets are cut to it; generation stops at it).
+        max_reflection_prompt_tokens: Budget of a reflection prompt, what the reflection model reads (in reflection
+            SFT examples and when it generates); longer ones lose their beginning. ``None``: ``max_prompt_tokens``.
 
     Example:
-        >>> encoder = PromptEncoder(tokenizer, max_prompt_tokens=256, max_reflection_tokens=96)
+        >>> encoder = PromptEncoder(tokenizer, max_prompt_tokens=256, max_reflection_tokens=96,
+        ...                         max_reflection_prompt_tokens=128)
         >>> batch = encoder.policy_batch([observation], [info["actions"]], [reflection], targets=[1])
         >>> batch["input_ids"].shape, batch["num_actions"]  # [1, prompt length], tensor([6])
         >>> sft = encoder.reflection_batch([observation], [reflection])  # input_ids, attention_mask, labels
     """
 
-    def __init__(self, tokenizer, max_prompt_tokens: int = 256, max_reflection_tokens: int = 96) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        max_prompt_tokens: int = 256,
+        max_reflection_tokens: int = 96,
+        max_reflection_prompt_tokens: int | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_prompt_tokens = max_prompt_tokens
         self.max_reflection_tokens = max_reflection_tokens
+        self.max_reflection_prompt_tokens = max_reflection_prompt_tokens
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         #: The text a reflection ends with; generation stops once it appears.
         self.reflection_end = "\n" + ACTIONS_MARKER
@@ -52,10 +62,21 @@ class PromptEncoder:
                 mask[i, width - len(row) :] = 1
         return ids, mask
 
+    @property
+    def reflection_prompt_budget(self) -> int:
+        """The budget reflection prompts are cut to: ``max_reflection_prompt_tokens``, else ``max_prompt_tokens``."""
+        if self.max_reflection_prompt_tokens is None:
+            return self.max_prompt_tokens
+        return self.max_reflection_prompt_tokens
+
     def truncate(self, ids: list[int], budget: int | None = None) -> list[int]:
         """Keep the last ``budget`` (default: ``max_prompt_tokens``) tokens."""
         budget = self.max_prompt_tokens if budget is None else budget
         return ids[-budget:] if len(ids) > budget else ids
+
+    def _reflection_prompts(self, observations: Sequence[str]) -> list[list[int]]:
+        budget = self.reflection_prompt_budget
+        return [self.truncate(ids, budget) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
 
     def policy_batch(
         self,
@@ -84,7 +105,7 @@ class PromptEncoder:
 
     def reflection_prompt_batch(self, observations: Sequence[str]) -> dict[str, Tensor]:
         """Encode reflection prompts (ending at ``# Analyze:`` and a newline) for generation."""
-        rows = [self.truncate(ids) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
+        rows = self._reflection_prompts(observations)
         input_ids, attention_mask = self._left_pad(rows, self.pad_id)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
@@ -94,7 +115,7 @@ class PromptEncoder:
         Returns:
             ``input_ids``, ``attention_mask`` and ``labels`` (``-100`` on prompt and padding).
         """
-        prompts = [self.truncate(ids) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
+        prompts = self._reflection_prompts(observations)
         completions = self._ids([r.strip() + self.reflection_end for r in reflections])
         end_ids = self._ids([self.reflection_end])[0]
         rows, labels = [], []

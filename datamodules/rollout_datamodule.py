@@ -127,8 +127,13 @@ class RolloutDataModule(L.LightningDataModule):
             configured value. A change reaches training only while it streams new episodes
             (:attr:`streams_teacher_turns`).
         shuffle_actions: Show the admissible actions in a random order each turn.
-        max_prompt_tokens: Prompt budget (prompts are cut from the left).
+        max_prompt_tokens: Budget of a policy prompt (prompts are cut from the left). It covers the reflection the
+            policy reads, so it is usually larger than ``max_reflection_prompt_tokens``.
         max_reflection_tokens: Reflection budget.
+        max_reflection_prompt_tokens: Budget of a reflection prompt, what the reflection model reads: in reflection
+            SFT examples and whenever it writes reflections (policy SFT, RL, evaluation). Give the stages that use a
+            reflection model the budget it was trained with, so it reads prompts cut as in training. ``None``:
+            ``max_prompt_tokens``.
         seed: Seed of the training episodes (each DDP rank adds its rank times a large offset).
         val_seed: First seed of the validation episodes (held out: far from the training seeds).
         val_episodes: Teacher episodes in the validation set.
@@ -174,6 +179,7 @@ class RolloutDataModule(L.LightningDataModule):
         shuffle_actions: bool = False,
         max_prompt_tokens: int = 256,
         max_reflection_tokens: int = 96,
+        max_reflection_prompt_tokens: int | None = None,
         seed: int = 0,
         val_seed: int = 1_000_000,
         val_episodes: int = 32,
@@ -190,6 +196,9 @@ class RolloutDataModule(L.LightningDataModule):
         self.save_hyperparameters()  # the teacher's config names the API key's variable, never the key
         if not 0.0 <= mistake_prob <= 1.0:
             raise ValueError(f"mistake_prob must be in [0, 1], got {mistake_prob}.")
+        if max_reflection_prompt_tokens is not None and max_reflection_prompt_tokens < 1:
+            budget = max_reflection_prompt_tokens
+            raise ValueError(f"max_reflection_prompt_tokens must be a positive number of tokens or null, got {budget}.")
         if teacher_episodes is not None and teacher_episodes < 1:
             raise ValueError(f"teacher_episodes must be a positive number of episodes or null, got {teacher_episodes}.")
         check_teacher_spec(teacher)  # a bad config or a missing API key fails now, before anything is trained
@@ -247,7 +256,10 @@ class RolloutDataModule(L.LightningDataModule):
         """
         if examples not in ("reflection", "policy", "rollout"):
             raise ValueError(f"examples must be 'reflection', 'policy' or 'rollout', got {examples!r}.")
-        self.encoder = PromptEncoder(tokenizer, self.hparams.max_prompt_tokens, self.hparams.max_reflection_tokens)
+        hp = self.hparams
+        self.encoder = PromptEncoder(
+            tokenizer, hp.max_prompt_tokens, hp.max_reflection_tokens, hp.max_reflection_prompt_tokens
+        )
         self.examples = examples
         self.with_reflection = with_reflection
 

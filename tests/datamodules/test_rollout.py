@@ -71,6 +71,32 @@ def test_prompts_are_cut_from_the_left_to_the_budget(tokenizer):
     assert tokenizer.decode(batch["input_ids"][0]).endswith("# Action:")
 
 
+def test_the_reflection_prompt_budget_cuts_reflection_prompts_and_not_policy_prompts(tokenizer):
+    long_observation = "Taxi at row 1, column 1. " * 30
+    encoder = PromptEncoder(tokenizer, max_prompt_tokens=40, max_reflection_tokens=8, max_reflection_prompt_tokens=16)
+
+    generation = encoder.reflection_prompt_batch([long_observation])
+    sft = encoder.reflection_batch([long_observation], ["Go south."])
+    policy = encoder.policy_batch([long_observation], [["go south", "go north"]], ["Go south."], [0])
+
+    assert generation["input_ids"].shape[1] == 16
+    assert tokenizer.decode(generation["input_ids"][0]).endswith("# Analyze:\n")
+    assert (sft["labels"][0] == IGNORE_INDEX).sum() == 16  # the prompt part of the SFT example
+    assert policy["input_ids"].shape[1] == 40
+    unset = PromptEncoder(tokenizer, max_prompt_tokens=40)  # None: the policy budget, as before the option existed
+    assert unset.reflection_prompt_batch([long_observation])["input_ids"].shape[1] == 40
+
+
+def test_the_datamodule_hands_the_reflection_prompt_budget_to_its_encoder(tokenizer):
+    datamodule = RolloutDataModule(
+        env_kwargs={"observation_format": "compact"}, num_envs=2, max_prompt_tokens=40, max_reflection_prompt_tokens=16
+    )
+    datamodule.bind(tokenizer, examples="rollout")
+    assert (datamodule.encoder.max_prompt_tokens, datamodule.encoder.reflection_prompt_budget) == (40, 16)
+    with pytest.raises(ValueError, match="max_reflection_prompt_tokens"):
+        RolloutDataModule(max_reflection_prompt_tokens=0)
+
+
 def test_datamodule_yields_policy_batches_with_oracle_targets(tokenizer):
     datamodule = RolloutDataModule(
         env_kwargs={"observation_format": "compact"}, num_envs=4, batch_size=8, val_episodes=3
