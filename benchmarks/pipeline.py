@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from datamodules.stage_config import load_stage_config  # noqa: E402
 from lightning_modules.pipeline import group_order, success_by_group  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def main() -> None:
     total = time.perf_counter() - start
 
     table = (run_dir / "results.txt").read_text().strip()
-    rl_config = yaml.safe_load((ROOT / "configs" / args.env / "reflect_rl.yaml").read_text())
+    rl_config = load_stage_config(ROOT / "configs" / args.env / "reflect_rl.yaml")
     group_key = rl_config["data"].get("eval_group_by")
     saved = json.loads((run_dir / "results.json").read_text())
     seconds = saved["seconds"]

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import lightning as L
 import numpy as np
-import yaml
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -27,6 +26,7 @@ from datamodules.encoding import PromptEncoder
 from datamodules.llm.teacher import RULES, LLMTeacher, check_teacher_spec, make_teacher
 from datamodules.prompt import format_action_answer, format_policy_prompt, format_reflection_prompt
 from datamodules.rollout import TeacherStream, Turn, make_envs
+from datamodules.stage_config import load_stage_config
 from environments.jsonl import regular_file
 
 ExampleKind = Literal["reflection", "policy", "rollout"]
@@ -224,6 +224,9 @@ class RolloutDataModule(L.LightningDataModule):
     ) -> RolloutDataModule:
         """The data module of stage configs' ``data`` sections (merged in order), with dotted-key overrides.
 
+        A ``data`` section that names a file (``data: sft_data.yaml``, as the SFT stages share theirs) is read from it
+        (:func:`datamodules.stage_config.load_stage_config`).
+
         Used by the commands that need the data of a stage without training (``export-dataset``, ``evaluate-llm``).
 
         Raises:
@@ -233,7 +236,7 @@ class RolloutDataModule(L.LightningDataModule):
         data: dict[str, Any] = {}
         for config in configs:
             path = regular_file(config, "Config")
-            section = (yaml.safe_load(path.read_text()) or {}).get("data")
+            section = load_stage_config(path).get("data")
             if not isinstance(section, Mapping):
                 raise ValueError(f"{path} has no data section.")
             _merge(data, section)

@@ -17,9 +17,8 @@ import shlex
 import time
 from pathlib import Path
 
-import yaml
-
 from datamodules.smoothing import running_mean
+from datamodules.stage_config import load_stage_config
 from lightning_modules.evaluation import results_table
 from lightning_modules.lightning_cli import run_lightning_cli
 
@@ -46,7 +45,7 @@ def _common(output: Path, stage: str) -> list[str]:
 
 
 def _config(configs: Path, stage: str) -> dict:
-    return yaml.safe_load((configs / f"{stage}.yaml").read_text())
+    return load_stage_config(configs / f"{stage}.yaml")
 
 
 def _baseline_sft_args(configs: Path) -> list[str]:

@@ -26,19 +26,24 @@ from comparison.summaries import load_summaries  # noqa: E402
 
 
 def _profile(root: Path) -> None:
-    """A minimal profile ``configs/toy`` with negative examples in the SFT stages and a curriculum in RL."""
+    """A minimal profile ``configs/toy`` with negative examples in the SFT stages and a curriculum in RL.
+
+    As in the shipped profiles, the SFT stages share their data section: ``data: sft_data.yaml``.
+    """
     negatives = {"class_path": "callbacks.NegativeExampleCallback", "init_args": {"probability": 0.2}}
     curriculum = {"class_path": "callbacks.CurriculumCallback",
                   "init_args": {"stages": [{"name": "pickup", "steps": 5}, {"name": "full"}]}}  # fmt: skip
+    folder = root / "configs" / "toy"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sft_data.yaml").write_text(yaml.safe_dump({"seed": 0, "mistake_prob": 0.2, "teacher_episodes": 7}))
     for stage in ("reflection_sft", "policy_sft", "reflect_rl"):
         rl = stage == "reflect_rl"
         config = {
             "seed_everything": 0,
             "trainer": {"max_steps": 3, "callbacks": [curriculum if rl else negatives]},
-            "data": {"seed": 0, "mistake_prob": 0.0 if rl else 0.2, "eval_stage": "dropoff" if rl else None},
+            "data": {"seed": 0, "mistake_prob": 0.0, "eval_stage": "dropoff"} if rl else "sft_data.yaml",
         }
-        (root / "configs" / "toy").mkdir(parents=True, exist_ok=True)
-        (root / "configs" / "toy" / f"{stage}.yaml").write_text(yaml.safe_dump(config))
+        (folder / f"{stage}.yaml").write_text(yaml.safe_dump(config))
 
 
 def test_a_stage_config_is_seeded_and_logs_memory_first(tmp_path, monkeypatch):
@@ -61,6 +66,7 @@ def test_without_negatives_the_datamodule_alone_sets_the_mistake_probability(tmp
     for stage in ("reflection_sft", "policy_sft"):
         config = runs.stage_config("toy", stage, "no_negatives", 0)
         assert config["data"]["mistake_prob"] == 0.0
+        assert config["data"]["teacher_episodes"] == 7  # the rest of the shared data section is kept
         assert [c["class_path"] for c in config["trainer"]["callbacks"]] == ["callbacks.PeakMemoryCallback"]
     rl = runs.stage_config("toy", "reflect_rl", "no_negatives", 0)
     assert rl["trainer"]["callbacks"][1]["init_args"]["stages"][0]["name"] == "pickup"  # RL is untouched
@@ -77,6 +83,18 @@ def test_without_curriculum_rl_trains_on_the_test_stage_only(tmp_path, monkeypat
     assert sft["data"]["mistake_prob"] == 0.2
     written = runs.variant_configs("toy", "no_curriculum", 0, tmp_path / "out")
     assert yaml.safe_load((written / "reflect_rl.yaml").read_text()) == rl
+
+
+def test_a_written_variant_config_holds_its_data_inline(tmp_path, monkeypatch):
+    _profile(tmp_path)
+    monkeypatch.setattr(runs, "ROOT", tmp_path)
+
+    written = runs.variant_configs("toy", "no_negatives", 2, tmp_path / "out")
+
+    assert not (written / "sft_data.yaml").exists()  # each written SFT config stands alone
+    for stage in ("reflection_sft", "policy_sft"):
+        data = yaml.safe_load((written / f"{stage}.yaml").read_text())["data"]
+        assert data == {"seed": 2 * runs.TRAINING_SEED_STRIDE, "mistake_prob": 0.0, "teacher_episodes": 7}
 
 
 def test_a_run_is_finished_once_it_has_the_results_it_was_asked_for(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from datamodules.stage_config import load_stage_config
 from lightning_modules.pipeline import STAGES
 
 from . import ROOT
@@ -51,9 +52,11 @@ def stage_config(env: str, stage: str, variant: str, seed: int) -> dict:
         seed: Sets ``seed_everything`` and the training episodes (never the validation or test episodes).
 
     Returns:
-        The config, ready to be written as YAML.
+        The config, ready to be written as YAML, with its data section inline: the SFT stages' shared
+        ``sft_data.yaml`` is read into each (:func:`datamodules.stage_config.load_stage_config`), so the written
+        config stands alone.
     """
-    config = yaml.safe_load((ROOT / "configs" / env / f"{stage}.yaml").read_text())
+    config = load_stage_config(ROOT / "configs" / env / f"{stage}.yaml")
     config["seed_everything"] = seed
     config["data"]["seed"] = seed * TRAINING_SEED_STRIDE
     config["trainer"].setdefault("callbacks", []).insert(0, {"class_path": "callbacks.PeakMemoryCallback"})

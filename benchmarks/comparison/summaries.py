@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
+from datamodules.stage_config import load_stage_config
 from lightning_modules.pipeline import BASELINE_STAGES, STAGES
 
 from . import ROOT
@@ -18,7 +17,7 @@ from .tensorboard import peak_memory, stage_span
 def run_config(output: Path, stage: str, env: str) -> dict:
     """The configuration a stage of a run really used (LightningCLI's copy), else the profile's config."""
     saved = output / stage / "version_0" / "config.yaml"
-    return yaml.safe_load((saved if saved.is_file() else ROOT / "configs" / env / f"{stage}.yaml").read_text())
+    return load_stage_config(saved if saved.is_file() else ROOT / "configs" / env / f"{stage}.yaml")
 
 
 def budget(env: str, output: Path) -> str:

@@ -11,7 +11,8 @@ from lightning_modules.lightning_cli import run_lightning_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = sorted((ROOT / "configs" / "strategies").glob("*.yaml"))
-CONFIGS = sorted(set(ROOT.glob("configs/**/*.yaml")) - set(STRATEGIES))
+#: The stage configs (not the SFT stages' shared data sections, ``sft_data.yaml``, which are no config of their own).
+CONFIGS = sorted(set(ROOT.glob("configs/**/*.yaml")) - set(STRATEGIES) - set(ROOT.glob("configs/**/*sft_data.yaml")))
 TINY = [
     "--model.init_args.backbone.tiny.n_layer=1",
     "--model.init_args.backbone.tiny.n_embd=32",
