@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from datamodules import RolloutDataModule  # noqa: E402
 from datamodules.rl_batches import episodes_to_batch  # noqa: E402
 from lightning_modules import BackboneSpec, ReflectRLModule  # noqa: E402
-from lightning_modules.advantages import discounted_returns, episode_returns, group_advantages  # noqa: E402
+from lightning_modules.advantages import baseline_advantages  # noqa: E402
 
 BASELINES = ("batch_mean", "group")
 
@@ -60,15 +60,6 @@ def gradient(module: ReflectRLModule, batch: dict[str, torch.Tensor], baseline: 
     loss, _ = module.policy_loss(batch)
     loss.backward()
     return torch.cat([p.grad.flatten() for p in module.model.parameters() if p.grad is not None])
-
-
-def advantage(batch: dict[str, torch.Tensor], baseline: str, gamma: float) -> torch.Tensor:
-    """Each step's advantage under ``baseline`` before normalisation (as ``ReflectRLModule.policy_loss`` takes it)."""
-    if baseline == "group":
-        returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
-        return group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
-    returns = discounted_returns(batch["rewards"], batch["episode_ids"], gamma)
-    return returns - returns.mean()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             for baseline in BASELINES:
                 grads[baseline].append(gradient(module, batch, baseline))
                 zero[baseline].append(
-                    float((advantage(batch, baseline, module.hparams.gamma).abs() < 1e-6).float().mean())
+                    float((baseline_advantages(batch, baseline, module.hparams.gamma).abs() < 1e-6).float().mean())
                 )
     print(f"{args.batches} batches of {args.tasks} tasks x {args.group_size} episodes ({steps} decisions), "
           f"rollout success {sum(success) / len(success):.1%}, {unlikely / steps:.1%} of the decisions taken with "

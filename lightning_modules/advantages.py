@@ -73,3 +73,22 @@ def group_advantages(returns: Tensor, groups: Tensor) -> Tensor:
     leave_one_out = (same.to(returns.dtype) @ returns) / others.clamp(min=1)
     fallback = returns[grouped].mean() if grouped.any() else returns.mean()
     return returns - torch.where(others > 0, leave_one_out, fallback)
+
+
+def baseline_advantages(batch: dict[str, Tensor], baseline: str, gamma: float) -> Tensor:
+    """Each step's advantage under a baseline that needs no value head, before any normalisation.
+
+    Args:
+        batch: A batch of :func:`datamodules.rl_batches.episodes_to_batch` (``rewards``, ``episode_ids``,
+            ``episode_groups``).
+        baseline: ``"batch_mean"`` (the discounted return-to-go minus its batch mean) or ``"group"`` (the episode's
+            :func:`group_advantages` on every one of its steps).
+        gamma: Discount of the return-to-go (``"batch_mean"``).
+    """
+    if baseline == "group":
+        returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
+        return group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
+    if baseline == "batch_mean":
+        returns = discounted_returns(batch["rewards"], batch["episode_ids"], gamma)
+        return returns - returns.mean()
+    raise ValueError(f"baseline must be 'batch_mean' or 'group' here, got {baseline!r}.")

@@ -13,7 +13,7 @@ from torchmetrics import MeanMetric
 from datamodules.rl_batches import Episode, ReplayBuffer, Step, episodes_to_batch
 from datamodules.rollout import EpisodeResult
 from lightning_modules.action_head import ActionHead
-from lightning_modules.advantages import discounted_returns, episode_returns, gae_advantages, group_advantages
+from lightning_modules.advantages import baseline_advantages, gae_advantages
 from lightning_modules.agent import Agent
 from lightning_modules.backbone import BackboneSpec
 from lightning_modules.backbone_module import ReflectingPolicyModule
@@ -35,12 +35,10 @@ class ReflectRLModule(ReflectingPolicyModule):
     Each training step gets the environments and ``episodes_per_step`` seeds from the
     :class:`~datamodules.RolloutDataModule` (policy mode), plays them in lock-step with the live policy
     (:meth:`rollout`: reflections generated in one batched, KV-cached call per turn and memoised, one forward pass
-    per decision),
-    keeping the exact token ids the policy saw, then recomputes the log-probabilities of the chosen labels on those ids
-    with gradients and takes a policy-gradient step:
-    REINFORCE (or PPO-clip) with a batch-mean baseline or a learned value head (GAE), an entropy bonus, an optional
-    KL penalty towards the starting policy and, as in the paper, successful episodes replayed from a buffer that a
-    curriculum switch clears.
+    per decision), keeping the exact token ids the policy saw, then recomputes the log-probabilities of the chosen
+    labels on those ids with gradients and takes a policy-gradient step: REINFORCE (or PPO-clip) with a batch-mean,
+    group (RLOO) or learned value (GAE) baseline, an entropy bonus, an optional KL penalty towards the starting policy
+    and, as in the paper, successful episodes replayed from a buffer that a curriculum switch clears.
 
     Args:
         backbone: The policy (usually the stage-2 export; add ``lora`` to train an adapter only).
@@ -274,13 +272,8 @@ class ReflectRLModule(ReflectingPolicyModule):
             )
             value_loss = torch.nn.functional.mse_loss(values, advantages + values.detach())
             stats["value_loss"] = value_loss.detach()
-        elif hp.baseline == "group":
-            returns = episode_returns(batch["rewards"], batch["episode_ids"], len(batch["episode_groups"]))
-            advantages = group_advantages(returns, batch["episode_groups"])[batch["episode_ids"]]
-            value_loss = logits.new_zeros(())
         else:
-            returns = discounted_returns(batch["rewards"], batch["episode_ids"], hp.gamma)
-            advantages, value_loss = returns - returns.mean(), logits.new_zeros(())
+            advantages, value_loss = baseline_advantages(batch, hp.baseline, hp.gamma), logits.new_zeros(())
         if hp.normalize_advantages and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-6)
         fresh = ~batch["replayed"]
