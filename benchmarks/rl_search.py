@@ -105,10 +105,12 @@ def sft_start(args, method: str) -> dict:
     return results
 
 
-def report(rows: list[dict], args) -> str:
+def report(rows: list[dict], args, searched: str | None = None) -> str:
+    """A Markdown table of the runs, one row per variant and method (mean ± sd over seeds)."""
+    searched = searched or f"RL settings searched on validation, {args.steps} RL steps per run"
     lines = [
-        f"RL settings searched on validation (`python {shlex.join(sys.argv)}`); {args.steps} RL steps per run, "
-        f"{args.val_episodes} validation and {args.test_episodes} test episodes, mean ± sd over seeds.",
+        f"{searched} (`python {shlex.join(sys.argv)}`); {args.val_episodes} validation and {args.test_episodes} "
+        "test episodes, mean ± sd over seeds.",
         "",
         "| variant | method | val success | test success | test sampled | follows refl. | overrules wrong | extra |",
         "|---|---|---|---|---|---|---|---|",

@@ -38,6 +38,7 @@ __all__ = [
     "format_scoring_context",
     "label_index",
     "recommended_action",
+    "with_recommendation",
 ]
 
 #: Action labels in display order: ``A``..``Z``, ``a``..``z``, then ``AA``, ``AB``, ... The first 52 are single tokens
@@ -139,6 +140,23 @@ def format_action_answer(index: int) -> str:
         ' B'
     """
     return " " + action_label(index)
+
+
+def with_recommendation(reflection: str, actions: Sequence[str], index: int) -> str | None:
+    """Return ``reflection`` with its recommendation (see :func:`recommended_action`) replaced by action ``index``.
+
+    The rest of the analysis is kept, so the result is a reflection that reasons as before and then recommends
+    another action: the policy's negative example. ``None`` when the reflection recommends no admissible action.
+
+    Example:
+        >>> with_recommendation("A wall is south, so the best action now is to go north.", ["go south", "go north"], 0)
+        'A wall is south, so the best action now is to go south.'
+    """
+    current = recommended_action(reflection, actions)
+    if current is None:
+        return None
+    start = reflection.lower().rfind(actions[current].lower())
+    return reflection[:start] + actions[index] + reflection[start + len(actions[current]) :]
 
 
 def recommended_action(reflection: str, actions: Sequence[str]) -> int | None:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torchmetrics import MeanMetric
 
-from datamodules.prompt import recommended_action
+from datamodules.prompt import recommended_action, with_recommendation
 from datamodules.rollout import Turn
 from lightning_modules.action_head import ActionHead
 from lightning_modules.agent import TEACHER, Agent
@@ -43,6 +43,10 @@ class PolicySFTModule(ReflectingPolicyModule):
             of those that recommend another action than the oracle.
         own_reflection_temperature: 0 for the reflection model's greedy analysis (what the policy reads at test
             time; memoised per observation), or a sampling temperature for more varied, more often wrong ones.
+        misleading_reflections: Share of the other training turns (those reading the teacher's analysis) whose
+            recommendation is swapped for a uniformly drawn other admissible action, still labelled with the
+            oracle's action: negative examples for the policy, which then has to check a recommendation against the
+            observation instead of copying it. Logged as ``train/misleading_share``.
         export_dir: Where the trained policy is exported when ``fit`` ends (default ``<log_dir>/export``).
 
     Example:
@@ -61,6 +65,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         val_rollouts: int = 0,
         own_reflections: float = 0.0,
         own_reflection_temperature: float = 0.0,
+        misleading_reflections: float = 0.0,
         export_dir: str | None = None,
     ) -> None:
         super().__init__()
@@ -68,6 +73,8 @@ class PolicySFTModule(ReflectingPolicyModule):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}.")
         if not 0.0 <= own_reflections <= 1.0:
             raise ValueError(f"own_reflections must be a share in [0, 1], got {own_reflections}.")
+        if not 0.0 <= misleading_reflections <= 1.0:
+            raise ValueError(f"misleading_reflections must be a share in [0, 1], got {misleading_reflections}.")
         if own_reflection_temperature < 0:
             raise ValueError(f"own_reflection_temperature must be >= 0 (0: greedy), got {own_reflection_temperature}.")
         self.save_hyperparameters()
@@ -87,6 +94,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         datamodule = self.datamodule()
         datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
         self.build_agent()
+        self.own_generator.manual_seed(datamodule.hparams.seed)
         if self.hparams.own_reflections > 0 and self.reflection is not None:  # None: no analysis to mix
             if self.reflection_model is None:
                 raise ValueError(
@@ -99,7 +107,6 @@ class PolicySFTModule(ReflectingPolicyModule):
                 if temperature == 0
                 else Reflector(self.reflection_model, datamodule.encoder, do_sample=True, temperature=temperature)
             )
-            self.own_generator.manual_seed(datamodule.hparams.seed)
 
     # -- steps ------------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -111,8 +118,9 @@ class PolicySFTModule(ReflectingPolicyModule):
         return torch.nn.functional.cross_entropy(logits, batch["targets"]), logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        if self.own_reflector is not None:
-            batch = self._with_own_reflections(batch)
+        reads_analysis = self.reflection is not None  # None: prompts without an analysis section, nothing to mix
+        if reads_analysis and (self.own_reflector is not None or self.hparams.misleading_reflections > 0):
+            batch = self._with_training_reflections(batch)
         loss, logits = self.shared_step(batch)
         size = len(batch["turns"])
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -141,19 +149,38 @@ class PolicySFTModule(ReflectingPolicyModule):
                 self.log(name, value, prog_bar=name == f"{split}/success_rate", sync_dist=True, batch_size=size)
 
     # -- prompts ----------------------------------------------------------------------------------------------------
-    def _with_own_reflections(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """The batch with a share ``own_reflections`` of its turns reading the reflection model's own analysis."""
+    def _with_training_reflections(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch re-encoded with the analyses the options ask for.
+
+        A share ``own_reflections`` of the turns read the reflection model's own analysis, and a share
+        ``misleading_reflections`` of the others a teacher analysis that recommends a wrong action.
+        """
         turns: list[Turn] = batch["turns"]
-        own = (torch.rand(len(turns), generator=self.own_generator) < self.hparams.own_reflections).tolist()
-        written = iter(self.own_reflector([t.observation for t, o in zip(turns, own, strict=True) if o]))
-        reflections = [next(written) if o else t.reflection for t, o in zip(turns, own, strict=True)]
-        encoded = self._encode(turns, reflections)
-        mine = [(r, t) for r, t, o in zip(reflections, turns, own, strict=True) if o]
-        wrong = sum(recommended_action(r, t.actions) != t.oracle for r, t in mine)
-        self.log("train/own_reflection_share", len(mine) / len(turns), batch_size=len(turns))
-        if mine:
-            self.log("train/own_reflection_wrong", wrong / len(mine), batch_size=len(mine))
-        return encoded
+        reflections = [t.reflection for t in turns]
+        own = [False] * len(turns)
+        if self.own_reflector is not None:
+            own = (torch.rand(len(turns), generator=self.own_generator) < self.hparams.own_reflections).tolist()
+            written = iter(self.own_reflector([t.observation for t, o in zip(turns, own, strict=True) if o]))
+            reflections = [next(written) if o else r for r, o in zip(reflections, own, strict=True)]
+            mine = [(r, t) for r, t, o in zip(reflections, turns, own, strict=True) if o]
+            self.log("train/own_reflection_share", len(mine) / len(turns), batch_size=len(turns))
+            if mine:
+                wrong = sum(recommended_action(r, t.actions) != t.oracle for r, t in mine)
+                self.log("train/own_reflection_wrong", wrong / len(mine), batch_size=len(mine))
+        if self.hparams.misleading_reflections > 0:
+            draws = torch.rand(len(turns), generator=self.own_generator).tolist()
+            misled = 0
+            for i, turn in enumerate(turns):
+                if own[i] or draws[i] >= self.hparams.misleading_reflections or turn.reflection is None:
+                    continue
+                others = [a for a in range(len(turn.actions)) if a != turn.oracle]
+                if others:
+                    wrong = others[int(torch.randint(len(others), (1,), generator=self.own_generator))]
+                    swapped = with_recommendation(turn.reflection, turn.actions, wrong)
+                    if swapped is not None:
+                        reflections[i], misled = swapped, misled + 1
+            self.log("train/misleading_share", misled / len(turns), batch_size=len(turns))
+        return self._encode(turns, reflections)
 
     def _encode(self, turns: list[Turn], reflections: list[str | None]) -> dict[str, Any]:
         """Policy prompts of the turns with these reflections, labelled with the oracle's actions, on the device."""

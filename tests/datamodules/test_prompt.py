@@ -11,6 +11,8 @@ from datamodules.prompt import (
     format_policy_prompt,
     format_reflection_prompt,
     label_index,
+    recommended_action,
+    with_recommendation,
 )
 
 
@@ -80,3 +82,13 @@ def test_dangerous_taxi_teacher_never_errs_fatally_and_every_mistake_is_correcte
 def test_teacher_action_needs_an_oracle():
     with pytest.raises(ValueError, match="oracle_action"):
         teacher_action({"actions": ["a"]}, np.random.default_rng(0), 0.1)
+
+
+def test_a_reflection_can_be_made_to_recommend_another_action_keeping_its_reasoning():
+    actions = ["go south", "go north", "pick up the passenger"]
+    reflection = "Going south hits a wall, so the best action now is to go north."
+    swapped = with_recommendation(reflection, actions, 0)
+    assert swapped == "Going south hits a wall, so the best action now is to go south."
+    assert recommended_action(swapped, actions) == 0
+    assert with_recommendation("Go North.", actions, 2) == "pick up the passenger."  # matched case-insensitively
+    assert with_recommendation("The passenger is far away.", actions, 0) is None  # recommends nothing to swap

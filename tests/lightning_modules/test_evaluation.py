@@ -84,3 +84,24 @@ def test_own_reflections_need_a_reflection_model(exports, tmp_path):
     baseline = PolicySFTModule(BackboneSpec(name_or_path=str(policy)), reflection=None, own_reflections=0.5)
     trainer(tmp_path, 1).fit(baseline, datamodule=data(teacher_episodes=2))  # no analysis at all: nothing to mix
     assert baseline.own_reflector is None
+
+
+def test_policy_sft_misleading_reflections_recommend_a_wrong_action_labelled_with_the_oracle_s(exports, tmp_path):
+    from datamodules.prompt import recommended_action
+
+    _, policy = exports
+    module = PolicySFTModule(
+        BackboneSpec(name_or_path=str(policy)), reflection="teacher", misleading_reflections=1.0,
+        export_dir=str(tmp_path / "export"),
+    )  # fmt: skip
+    read = []
+    encode = module._encode
+    module._encode = lambda turns, reflections: read.extend(zip(turns, reflections)) or encode(turns, reflections)
+    run = trainer(tmp_path, 2)
+    run.fit(module, datamodule=data(teacher_episodes=2))
+    trained = [(t, r) for t, r in read if r is not None and len(t.actions) > 1]
+    assert trained and run.callback_metrics["train/misleading_share"] > 0.5
+    misled = [recommended_action(r, t.actions) != t.oracle for t, r in trained]
+    assert sum(misled) / len(misled) > 0.9  # the teacher's turns all recommended the oracle's action before
+    with pytest.raises(ValueError, match="misleading_reflections must be a share"):
+        PolicySFTModule(misleading_reflections=-0.1)
