@@ -19,6 +19,7 @@ counts are summed, so every rank returns the same numbers for the whole set.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +39,11 @@ class Player(Protocol):
     def play(
         self, envs: Sequence[gym.Env], seeds: Sequence[int], stage: str | None, greedy: bool
     ) -> list[EpisodeResult]: ...
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for a single value) of a non-empty sequence, e.g. over seeds."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from datamodules.smoothing import running_mean
 from datamodules.stage_config import load_stage_config
-from lightning_modules.evaluation import results_table
+from lightning_modules.evaluation import mean_sd, results_table
 from lightning_modules.lightning_cli import run_lightning_cli
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -204,8 +204,7 @@ def seeds_summary(per_seed: dict[int, dict]) -> str:
     """Greedy held-out success of each policy per seed with mean ± sd, and each RL stage's gain over its start."""
 
     def spread(values: list[float], signed: bool) -> str:
-        mean = sum(values) / len(values)
-        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+        mean, sd = mean_sd(values)
         return f"{mean:{'+' if signed else ''}.0%} ± {sd:.0%}"
 
     seeds = sorted(per_seed)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    """The mean and the sample standard deviation (0 for a single value) of a non-empty list."""
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+from lightning_modules.evaluation import mean_sd
 
 
 def spread(values: list[float]) -> str:
