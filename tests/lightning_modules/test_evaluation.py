@@ -96,7 +96,12 @@ def test_policy_sft_misleading_reflections_recommend_a_wrong_action_labelled_wit
     )  # fmt: skip
     read = []
     encode = module._encode
-    module._encode = lambda turns, reflections: read.extend(zip(turns, reflections)) or encode(turns, reflections)
+
+    def recording(turns, reflections):
+        read.extend(zip(turns, reflections, strict=True))
+        return encode(turns, reflections)
+
+    module._encode = recording
     run = trainer(tmp_path, 2)
     run.fit(module, datamodule=data(teacher_episodes=2))
     trained = [(t, r) for t, r in read if r is not None and len(t.actions) > 1]
