@@ -239,15 +239,7 @@ def export_dataset(datamodule: Any, episodes: int, path: str | os.PathLike[str])
     if episodes < 1:
         raise ValueError(f"episodes must be a positive number, got {episodes}.")
     datamodule.with_reflection = True
-    stream = datamodule.train_stream()
-    teacher = stream.teacher
-    if teacher is not None:
-        stream.teacher, stream.with_reflection = None, False
-    played = stream.episodes(episodes)
-    if teacher is not None:
-        for episode, reflections in zip(played, teacher.reflect_episodes(played), strict=True):
-            for turn, reflection in zip(episode, reflections, strict=True):
-                turn.reflection = reflection
+    played = datamodule.train_stream().episodes(episodes)  # an LLM teacher reflects on the kept turns only
     turns = write_dataset(played, path, datamodule.hparams.env_id, datamodule.teacher_name)
     summary = {
         "episodes": len(played),

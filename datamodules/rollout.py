@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from datamodules.behaviour import require_oracle, teacher_action
-from datamodules.llm.teacher import TeacherContext
+from datamodules.llm.teacher import TeacherContext, turn_context
 from datamodules.prompt import recommended_action
 
 
@@ -230,7 +230,22 @@ class TeacherStream:
             yield from self.step()
 
     def episodes(self, count: int) -> list[list[Turn]]:
-        """Play until ``count`` episodes have ended and return their turns; used for fixed validation sets."""
+        """Play until ``count`` episodes have ended and return their turns (fixed SFT, validation and export sets).
+
+        Lanes that are mid-episode when the ``count``-th episode ends are thrown away. A ``teacher`` object (an LLM)
+        is therefore not asked during play: the episodes are played first, and it then reflects on the kept turns
+        only, with the same context it would have had during play, so no request is paid for a discarded turn.
+        """
+        if self.teacher is not None and self.with_reflection:
+            teacher, self.teacher, self.with_reflection = self.teacher, None, False
+            try:
+                played = self.episodes(count)
+            finally:
+                self.teacher, self.with_reflection = teacher, True
+            contexts = [turn_context(t, e[i - 1] if i else None) for e in played for i, t in enumerate(e)]
+            for turn, reflection in zip((t for e in played for t in e), teacher.reflect(contexts), strict=True):
+                turn.reflection = reflection
+            return played
         finished: list[list[Turn]] = []
         current: list[list[Turn]] = [[] for _ in self.envs]
         while len(finished) < count:

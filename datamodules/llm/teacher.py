@@ -14,8 +14,8 @@ their recommendation, so :func:`~datamodules.prompt.recommended_action` finds it
 turn go out concurrently (:meth:`ChatClient.complete_many`).
 
 What the teacher's behaviour policy plays does not depend on the reflections (it follows the environment's oracle and
-its own mistakes), so a fixed set of episodes can also be played first and reflected on afterwards
-(:meth:`LLMTeacher.reflect_episodes`): then only the turns that are kept cost a request.
+its own mistakes), so a fixed set of episodes is played first and reflected on afterwards
+(:meth:`~datamodules.rollout.TeacherStream.episodes`, with :func:`turn_context`): only the kept turns cost a request.
 """
 
 from __future__ import annotations
@@ -181,28 +181,6 @@ class LLMTeacher:
             self.spoiler_mentions += leaks
             logger.warning("%d LLM reflection(s) mention a spoiler or an optimal action", leaks)
         return reflections
-
-    def reflect_episodes(self, episodes: Sequence[Sequence[Any]]) -> list[list[str]]:
-        """Reflections on every turn of episodes already played, one request per distinct turn (all sent together).
-
-        Args:
-            episodes: The turns of each episode, in order, as a :class:`~datamodules.rollout.TeacherStream` played
-                them (with or without reflections).
-
-        Returns:
-            One reflection per turn, episode by episode: what the teacher would have written during play.
-
-        Example:
-            >>> stream = TeacherStream(envs, seed=0, mistake_prob=0.2, with_reflection=False)  # no teacher
-            >>> episodes = stream.episodes(3)  # exactly the episodes wanted
-            >>> for episode, reflections in zip(episodes, teacher.reflect_episodes(episodes)):
-            ...     for turn, reflection in zip(episode, reflections):
-            ...         turn.reflection = reflection
-        """
-        contexts = [turn_context(t, e[i - 1] if i else None) for e in episodes for i, t in enumerate(e)]
-        reflections = iter(self.reflect(contexts))
-        return [[next(reflections) for _ in episode] for episode in episodes]
-
 
 def split_teacher_config(config: Mapping[str, Any]) -> tuple[EndpointConfig, dict[str, Any]]:
     """Split a ``teacher`` mapping into the endpoint config and the teacher's own options (``max_words``).

@@ -205,10 +205,17 @@ def test_the_exported_llm_dataset_is_what_teacher_episodes_trains_on_and_fills_i
 
     on_the_fly = datamodule(teacher_episodes=4)
     on_the_fly.llm_cache_dir = str(tmp_path / "cache")
-    played = on_the_fly.fixed_turns()  # reflects during play, on all lanes
+    played = on_the_fly.fixed_turns()
     fields = ("seed", "step", "observation", "actions", "reflection", "oracle", "negative", "taken")
     assert [[getattr(t, f) for f in fields] for t in exported] == [[getattr(t, f) for f in fields] for t in played]
-    assert on_the_fly.llm_client.usage["cache_hits"] >= summary["usage"]["requests"]  # the kept turns cost nothing
+    assert on_the_fly.llm_client.usage["cache_hits"] == summary["usage"]["requests"]  # the kept turns cost nothing
+    assert len(server.requests) == summary["usage"]["requests"]  # and no discarded lane asked for more
+
+    uncached = datamodule(teacher_episodes=4, val_episodes=2)
+    uncached.llm_cache_dir = str(tmp_path / "other_cache")
+    asked = len(server.requests)
+    held_out = uncached.eval_turns("val")
+    assert 0 < len(server.requests) - asked <= len(held_out)  # held-out sets ask about kept turns only, too
 
 
 @pytest.mark.parametrize("problem", ["unreachable", "bad key", "bad request"])
