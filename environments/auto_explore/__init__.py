@@ -19,6 +19,7 @@ Example:
 from environments.auto_explore.actions import Action, DirectoryView, directory_view, next_step, route, shown_entries
 from environments.auto_explore.corpus import DEFAULT_SPLIT_PACKAGES, default_split_roots, package_root
 from environments.auto_explore.env import AutoExploreEnv
+from environments.auto_explore.env_v1 import DEFAULT_TASKS, AutoExploreV1Env
 from environments.auto_explore.generation import KINDS, generate_from_roots, generate_tasks, make_question
 from environments.auto_explore.sandbox import Listing, Sandbox, SandboxError
 from environments.auto_explore.splits import build_splits, split_roots
@@ -39,6 +40,8 @@ __all__ = [
     "STAGES",
     "Action",
     "AutoExploreEnv",
+    "AutoExploreV1Env",
+    "DEFAULT_TASKS",
     "DirectoryView",
     "Listing",
     "Sandbox",

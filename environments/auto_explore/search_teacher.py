@@ -12,8 +12,8 @@ file read (:class:`Knowledge`). Its strategy:
    :func:`candidate_score`, the number of words of the question's subject (split at ``_``, case changes and digits,
    words of 3+ letters, a word matching another when one is a prefix of the other: ``env`` ~ ``envs``) that the
    name shares, plus 0.5 for a folder whose name says it holds what the question asks about (``data/`` for
-   columns, ``docs/`` for headings, ``src/`` for code); ties go to the nearest candidate (fewest commands away),
-   then files before folders, then by name.
+   columns, ``docs/`` for headings); ties go to the nearest candidate (fewest commands away), then folders before
+   files (entering a folder shows more names), then by name.
 3. **Go back up on a miss**: a candidate outside the current folder is reached through ``cd ..`` and folders
    already entered.
 
@@ -47,6 +47,10 @@ KIND_EXTENSIONS: dict[str, tuple[str, ...] | None] = {
 }
 #: What the answer looks like in a file view, per kind ("shows `def foo`").
 EVIDENCE: dict[str, str] = {"function": "def {s}", "class": "class {s}", "column": "{s}", "heading": "{s}"}
+#: Kinds for which a folder named for its purpose gets a bonus (``data/`` for columns, ``docs/`` for headings).
+FOLDER_BONUS_KINDS = ("column", "heading")
+#: Where files go among candidates of equal score and distance: 1, after folders (entering one shows more names).
+FILE_RANK = 1
 _QUESTION_STOPWORDS = frozenset(
     {"which", "what", "where", "file", "files", "find", "the", "that", "this", "with", "does", "defines", "defined"}
 )
@@ -125,7 +129,8 @@ def shared_words(words: set[str], name: str) -> tuple[str, ...]:
 def candidate_score(knowledge: Knowledge, name: str, is_dir: bool, words: set[str] | None = None) -> float:
     """Rank a name for the question: shared words, plus 0.5 for a folder whose name suits the kind (module doc)."""
     score = float(len(shared_words(query_words(knowledge) if words is None else words, name)))
-    if is_dir and knowledge.kind in FOLDER_PURPOSES.get(name.lower(), ("", ()))[1]:
+    purpose_kinds = FOLDER_PURPOSES.get(name.lower(), ("", ()))[1]
+    if is_dir and knowledge.kind in FOLDER_BONUS_KINDS and knowledge.kind in purpose_kinds:
         score += 0.5
     return score
 
@@ -179,17 +184,17 @@ def plan(knowledge: Knowledge) -> Plan:
             path = folder + (name,)
             if path in knowledge.reads or not fits_kind(knowledge.kind, name):
                 continue
-            key = (-candidate_score(knowledge, name, False, words), _distance(cwd, folder) + 1, 0, path)
+            key = (-candidate_score(knowledge, name, False, words), _distance(cwd, folder) + 1, FILE_RANK, path)
             best = key if best is None or key < best else best
         for name in dirs:
             path = folder + (name,)
             if path in knowledge.listings:
                 continue
-            key = (-candidate_score(knowledge, name, True, words), _distance(cwd, folder) + 1, 1, path)
+            key = (-candidate_score(knowledge, name, True, words), _distance(cwd, folder) + 1, 1 - FILE_RANK, path)
             best = key if best is None or key < best else best
     if best is None:
         return Plan(Action(CD, UP) if cwd else _any_action(knowledge))
-    path, is_dir = best[3], bool(best[2])
+    path, is_dir = best[3], best[2] != FILE_RANK
     step = _step_towards(cwd, path[:-1]) or Action(CD if is_dir else CAT, path[-1])
     return Plan(step, path, goal_is_dir=is_dir, matched=shared_words(words, path[-1]))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,7 +175,10 @@ GENERATE_KEYS = ("split", "packages", "roots", "seed", "max_tasks")
 
 
 def generate_from_request(
-    request: Mapping[str, Any], max_actions: int = 64, evidence_chars: int | None = None
+    request: Mapping[str, Any],
+    max_actions: int = 64,
+    evidence_chars: int | None = None,
+    dropped: Counter[str] | None = None,
 ) -> list[Task]:
     """Generate tasks from a request such as ``{"split": "val"}`` or ``{"packages": ["gymnasium"], "seed": 0}``.
 
@@ -182,6 +186,7 @@ def generate_from_request(
     directly. ``seed`` and ``max_tasks`` (per tree) go to the generator, and so do ``max_actions`` (only targets
     reachable within that many shown actions are asked for) and ``evidence_chars`` (only answers whose evidence
     ``cat`` shows within that many characters; see :func:`~environments.auto_explore.generation.generate_tasks`).
+    ``dropped`` receives the count of left-out questions per reason.
 
     Raises:
         ValueError: for unknown keys, an unknown split or a request that names no tree.
@@ -204,7 +209,7 @@ def generate_from_request(
         raise ValueError("A task request must name a split, packages or roots, e.g. {'split': 'train'}.")
     seed, max_tasks = int(request.get("seed", 0)), int(request.get("max_tasks", 200))
     return generate_from_roots(
-        roots, seed=seed, max_tasks=max_tasks, max_actions=max_actions, evidence_chars=evidence_chars
+        roots, seed=seed, max_tasks=max_tasks, max_actions=max_actions, evidence_chars=evidence_chars, dropped=dropped
     )
 
 
