@@ -17,9 +17,10 @@ from environments.auto_explore.search_teacher import Knowledge, Plan, plan, refl
 from environments.auto_explore.tasks import Task
 from environments.base import to_observation_text
 
-#: Tasks of ``gym.make("ReflectRL/AutoExplore-v1")`` without arguments: a generation request over the default
-#: corpus's training packages (see :func:`~environments.auto_explore.tasks.generate_from_request`).
-DEFAULT_TASKS: Mapping[str, Any] = {"split": "train", "max_tasks": 100}
+#: Tasks of ``gym.make("ReflectRL/AutoExplore-v1")`` without arguments: a generation request (see
+#: :func:`~environments.auto_explore.tasks.generate_from_request`) over two packages of the training split, a small
+#: one with shallow targets and one with deep ones, so that every depth has tasks and it takes seconds.
+DEFAULT_TASKS: Mapping[str, Any] = {"packages": ["peft", "lightning"], "max_tasks": 100}
 #: Characters of the memory line at most, besides its label.
 MAX_MEMORY_CHARS = 240
 #: Room in the observation besides the question, listing, ``cat`` output and memory: labels, directory, notes.

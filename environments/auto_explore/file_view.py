@@ -79,7 +79,7 @@ def table_header(data: bytes, delimiter: str) -> list[str]:
     """
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
-        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True):
             fields = [field.strip() for field in row]
             if not any(fields) or fields[0].startswith("#"):
                 continue

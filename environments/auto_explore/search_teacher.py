@@ -338,7 +338,7 @@ def _plan_sentence(knowledge: Knowledge, decided: Plan, key: tuple) -> str:
     if decided.matched:
         return pick(ENTER_MATCH, *key, "enter").format(d=name, w=words)
     description, kinds = FOLDER_PURPOSES.get(decided.goal[-1].lower(), ("", ()))
-    if description and knowledge.kind in kinds:
+    if description and knowledge.kind in kinds and knowledge.kind in FOLDER_BONUS_KINDS:
         what = description
         return pick(ENTER_ROLE, *key, "role").format(d=name, what=what, What=what[0].upper() + what[1:])
     return pick(ENTER_PLAIN, *key, "enter").format(d=name)
