@@ -36,6 +36,8 @@ from environments.base import TextEnv
 _RESET_OPTIONS = frozenset({"stage", "task_id"})
 #: Characters of the question shown at most.
 MAX_QUESTION_CHARS = 500
+#: Default ``cat_chars`` and ``max_listing_chars``.
+DEFAULT_CAT_CHARS, DEFAULT_LISTING_CHARS = 600, 1500
 #: Smallest ``cat_chars``: room for the head of one line (a partial line is shown when more than 20 chars fit).
 MIN_CAT_CHARS = 32
 #: Smallest ``max_listing_chars``: room for a few names.
@@ -122,8 +124,8 @@ class AutoExploreEnv(TextEnv):
         timeout_reward: float = -1.0,
         history_length: int = 3,
         cat_lines: int = 10,
-        cat_chars: int = 600,
-        max_listing_chars: int = 1500,
+        cat_chars: int = DEFAULT_CAT_CHARS,
+        max_listing_chars: int = DEFAULT_LISTING_CHARS,
         max_read_bytes: int = 8192,
         skip_unreachable: bool = False,
         max_observation_chars: int = 4096,

@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from environments.auto_explore.actions import CAT, CD, ID, UP
-from environments.auto_explore.env import MAX_QUESTION_CHARS, AutoExploreEnv, listing_line
+from environments.auto_explore.env import (
+    DEFAULT_CAT_CHARS,
+    DEFAULT_LISTING_CHARS,
+    MAX_QUESTION_CHARS,
+    AutoExploreEnv,
+    listing_line,
+)
 from environments.auto_explore.file_view import read_file_view
 from environments.auto_explore.sandbox import RelPath, check_int, defuse_markers, display_dir
 from environments.auto_explore.search_teacher import Knowledge, Plan, plan, reflect
@@ -73,8 +79,8 @@ class AutoExploreV1Env(AutoExploreEnv):
         **kwargs: Any,
     ) -> None:
         self.memory_length = check_int("memory_length", memory_length, 0)
-        listing = kwargs.get("max_listing_chars", 1500)
-        cat = kwargs.get("cat_chars", 600)
+        listing = kwargs.get("max_listing_chars", DEFAULT_LISTING_CHARS)
+        cat = kwargs.get("cat_chars", DEFAULT_CAT_CHARS)
         if isinstance(listing, int) and isinstance(cat, int):
             smallest = MAX_QUESTION_CHARS + listing + cat + MAX_MEMORY_CHARS + _OVERHEAD
             check_int("max_observation_chars", max_observation_chars, smallest,
