@@ -2,7 +2,9 @@
 
 The Reflect-RL paper's benchmark as a gymnasium environment (``ReflectRL/AutoExplore-v0``), with an offline task
 generator over any directory tree (by default the source trees of installed packages), splits by repository, a
-shortest-path oracle and a rule-based teacher.
+shortest-path oracle and a rule-based teacher. ``ReflectRL/AutoExplore-v1`` (:class:`AutoExploreV1Env`, used by
+the configs) shows a file's evidence when it is read, remembers what was explored, and has a teacher that searches
+with only what the observations showed.
 
 Example:
     >>> import gymnasium as gym
