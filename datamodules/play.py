@@ -44,8 +44,11 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
 
 
 def default_env_kwargs(env_id: str, seed: int = 0) -> dict[str, Any]:
-    """Arguments that make ``env_id`` playable with nothing else (AutoExplore: tasks from an installed package)."""
-    if env_id.startswith("ReflectRL/AutoExplore"):
+    """Arguments that make ``env_id`` playable with nothing else (AutoExplore v0: tasks from an installed package).
+
+    AutoExplore v1 has default tasks of its own.
+    """
+    if env_id == "ReflectRL/AutoExplore-v0":
         from environments.auto_explore import generate_tasks, package_root
 
         return {"tasks": generate_tasks(package_root("gymnasium"), seed=seed, max_tasks=60)}

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from datamodules.behaviour import require_oracle, teacher_action
+from datamodules.behaviour import require_oracle, teacher_action, teacher_label
 from datamodules.llm.teacher import TeacherContext, turn_context
 from datamodules.prompt import recommended_action
 
@@ -25,7 +25,8 @@ class Turn:
         observation: The environment's text.
         actions: Admissible action texts, in the order shown (shuffled when label shuffling is on).
         reflection: The teacher's reflection on this state (``None`` where none was asked for).
-        oracle: Index of the oracle action in ``actions`` (``None`` if the environment knows none).
+        oracle: Index of the oracle action in ``actions`` (``None`` if the environment knows none); in teacher
+            rollouts the teacher's action (:func:`~datamodules.behaviour.teacher_label`), the SFT label.
         negative: Whether the behaviour policy's action at this turn was a deliberate mistake.
         order: ``order[i]`` is the environment's action index of shown action ``i``.
         seed: Seed of the episode.
@@ -114,11 +115,14 @@ def step_all(envs: Sequence[gym.Env], actions: Sequence[int]) -> list[tuple[str,
     ]
 
 
-def _shown(info: dict[str, Any], rng: np.random.Generator | None) -> tuple[list[str], list[int], int | None]:
+def _shown(
+    info: dict[str, Any], rng: np.random.Generator | None, label: int | None = None
+) -> tuple[list[str], list[int], int | None]:
+    """The actions in the order shown, that order, and the shown index of ``label`` (default: the oracle's)."""
     actions = list(info["actions"])
     order = list(rng.permutation(len(actions))) if rng is not None else list(range(len(actions)))
     order = [int(i) for i in order]
-    oracle = info.get("oracle_action")
+    oracle = info.get("oracle_action") if label is None else label
     shown_oracle = order.index(int(oracle)) if oracle is not None and 0 <= int(oracle) < len(actions) else None
     return [actions[i] for i in order], order, shown_oracle
 
@@ -126,8 +130,9 @@ def _shown(info: dict[str, Any], rng: np.random.Generator | None) -> tuple[list[
 class TeacherStream:
     """Plays a batch of environments in lock-step with the teacher's behaviour policy and yields turns forever.
 
-    Each turn carries the teacher's reflection and the oracle action; with probability ``mistake_prob`` the behaviour
-    policy then takes a wrong action (a negative example), so the next turn's reflection is corrective.
+    Each turn carries the teacher's reflection and action (``info["teacher_action"]`` where the environment gives
+    one, else the oracle's); with probability ``mistake_prob`` the behaviour policy then takes a wrong action (a
+    negative example), so the next turn's reflection is corrective.
 
     Args:
         envs: The environments (one per lane).
@@ -199,7 +204,7 @@ class TeacherStream:
         contexts = []
         for (observation, info, _, _), previous in zip(self._lanes, self._previous, strict=True):
             actions = list(info["actions"])
-            oracle = info.get("oracle_action")
+            oracle = info.get("teacher_action", info.get("oracle_action"))
             spoiler = actions[int(oracle)] if oracle is not None and 0 <= int(oracle) < len(actions) else None
             last, negative = previous if previous is not None else (None, False)
             contexts.append(TeacherContext(observation, actions, spoiler, last, negative))
@@ -214,7 +219,7 @@ class TeacherStream:
         reflections = self._reflections()
         for lane, (observation, info, episode_seed, step) in enumerate(self._lanes):
             action, negative = teacher_action(info, self.rng, self.mistake_prob)
-            shown, order, oracle = _shown(info, self.rng if self.shuffle_actions else None)
+            shown, order, oracle = _shown(info, self.rng if self.shuffle_actions else None, teacher_label(info))
             turn = Turn(observation, shown, reflections[lane], oracle, negative, order, episode_seed, step)
             turn.taken = order.index(action)
             turns.append(turn)

@@ -140,6 +140,15 @@ def _play(env: gym.Env, seed: int, steps: int, options: dict[str, Any] | None) -
     return trace
 
 
+def _reset_refusal(env: gym.Env, seed: int, stage: str) -> str:
+    """What ``reset`` says about a stage the environment lists as unavailable (it should refuse it)."""
+    try:
+        env.reset(seed=seed, options={"stage": stage})
+    except ValueError as error:
+        return str(error)
+    return "the environment lists it as unavailable, yet it resets"
+
+
 def check_environment(env: gym.Env | str, seed: int = 0, steps: int = 30, **kwargs: Any) -> ContractReport:
     """Check an environment against the Reflect-RL contract and report each failure in words.
 
@@ -242,9 +251,15 @@ def check_environment(env: gym.Env | str, seed: int = 0, steps: int = 30, **kwar
 
     stages = tuple(getattr(base, "stages", ()) or ())
     if stages:
+        available = getattr(base, "available_stages", None)
+        lacking = [stage for stage in stages if available is not None and stage not in available]
+        for stage in lacking:
+            report.notes.append(f"stage {stage!r} is not available here: {_reset_refusal(env, seed, stage)}")
 
         def each_stage() -> str | None:
             for stage in stages:
+                if stage in lacking:
+                    continue
                 _, info = env.reset(seed=seed, options={"stage": stage})
                 if problem := _actions_problem(info, env.action_space):
                     return f"stage {stage!r}: {problem}"
@@ -254,7 +269,8 @@ def check_environment(env: gym.Env | str, seed: int = 0, steps: int = 30, **kwar
                 return None
             return "an unknown stage must raise ValueError naming the known ones"
 
-        _attempt(report, f"each curriculum stage resets ({', '.join(stages)})", each_stage)
+        resetting = [stage for stage in stages if stage not in lacking]
+        _attempt(report, f"each available curriculum stage resets ({', '.join(resetting)})", each_stage)
     else:
         report.notes.append("no curriculum stages (the attribute `stages`): CurriculumCallback cannot switch stages")
     env.close()

@@ -8,6 +8,7 @@ import gymnasium as gym
 ENVIRONMENT_IDS: dict[str, str] = {
     "ReflectRL/DangerousTaxi-v0": "environments.dangerous_taxi:DangerousTaxiEnv",
     "ReflectRL/AutoExplore-v0": "environments.auto_explore:AutoExploreEnv",
+    "ReflectRL/AutoExplore-v1": "environments.auto_explore:AutoExploreV1Env",
     # imported when made, never on registration: the ALFWorld engine is an optional extra
     "ReflectRL/ALFWorld-v0": "environments.alfworld:ALFWorldEnv",
 }

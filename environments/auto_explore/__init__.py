@@ -2,7 +2,9 @@
 
 The Reflect-RL paper's benchmark as a gymnasium environment (``ReflectRL/AutoExplore-v0``), with an offline task
 generator over any directory tree (by default the source trees of installed packages), splits by repository, a
-shortest-path oracle and a rule-based teacher.
+shortest-path oracle and a rule-based teacher. ``ReflectRL/AutoExplore-v1`` (:class:`AutoExploreV1Env`, used by
+the configs) shows a file's evidence when it is read, remembers what was explored, and has a teacher that searches
+with only what the observations showed.
 
 Example:
     >>> import gymnasium as gym
@@ -19,6 +21,7 @@ Example:
 from environments.auto_explore.actions import Action, DirectoryView, directory_view, next_step, route, shown_entries
 from environments.auto_explore.corpus import DEFAULT_SPLIT_PACKAGES, default_split_roots, package_root
 from environments.auto_explore.env import AutoExploreEnv
+from environments.auto_explore.env_v1 import DEFAULT_TASKS, AutoExploreV1Env
 from environments.auto_explore.generation import KINDS, generate_from_roots, generate_tasks, make_question
 from environments.auto_explore.sandbox import Listing, Sandbox, SandboxError
 from environments.auto_explore.splits import build_splits, split_roots
@@ -39,6 +42,8 @@ __all__ = [
     "STAGES",
     "Action",
     "AutoExploreEnv",
+    "AutoExploreV1Env",
+    "DEFAULT_TASKS",
     "DirectoryView",
     "Listing",
     "Sandbox",

@@ -36,6 +36,8 @@ from environments.base import TextEnv
 _RESET_OPTIONS = frozenset({"stage", "task_id"})
 #: Characters of the question shown at most.
 MAX_QUESTION_CHARS = 500
+#: Default ``cat_chars`` and ``max_listing_chars``.
+DEFAULT_CAT_CHARS, DEFAULT_LISTING_CHARS = 600, 1500
 #: Smallest ``cat_chars``: room for the head of one line (a partial line is shown when more than 20 chars fit).
 MIN_CAT_CHARS = 32
 #: Smallest ``max_listing_chars``: room for a few names.
@@ -122,8 +124,8 @@ class AutoExploreEnv(TextEnv):
         timeout_reward: float = -1.0,
         history_length: int = 3,
         cat_lines: int = 10,
-        cat_chars: int = 600,
-        max_listing_chars: int = 1500,
+        cat_chars: int = DEFAULT_CAT_CHARS,
+        max_listing_chars: int = DEFAULT_LISTING_CHARS,
         max_read_bytes: int = 8192,
         skip_unreachable: bool = False,
         max_observation_chars: int = 4096,
@@ -154,7 +156,7 @@ class AutoExploreEnv(TextEnv):
 
         self._sandboxes: dict[str, Sandbox] = {}
         kept: list[Task] = []
-        for task in coerce_tasks(tasks, max_actions):
+        for task in coerce_tasks(tasks, max_actions, self._evidence_chars()):
             if not os.path.isdir(task.root):
                 raise FileNotFoundError(f"Task {task.task_id!r}: repository root {task.root!r} does not exist.")
             real = os.path.realpath(task.root)
@@ -304,7 +306,7 @@ class AutoExploreEnv(TextEnv):
             if chosen.verb == CD:
                 cwd = self._cwd[:-1] if chosen.name == UP else self._cwd + (chosen.name,)
             elif chosen.verb == CAT:
-                self._output = self._sandbox.head(self._cwd + (chosen.name,), self.cat_lines, self.cat_chars)
+                self._output = self._read_file(self._cwd + (chosen.name,))
             elif chosen.verb == ID:
                 terminated = True
                 if self._cwd + (chosen.name,) in self._targets:
@@ -347,6 +349,15 @@ class AutoExploreEnv(TextEnv):
             )
         return pool
 
+    def _evidence_chars(self) -> int | None:
+        """The ``evidence_chars`` of tasks generated from a request (v0: none; its ``cat`` shows the head)."""
+        return None
+
+    def _read_file(self, parts: RelPath) -> str:
+        """What ``cat`` shows of file ``parts``."""
+        assert self._sandbox is not None
+        return self._sandbox.head(parts, self.cat_lines, self.cat_chars)
+
     def _view_of(self, cwd: RelPath) -> DirectoryView:
         assert self._sandbox is not None
         key = (self._sandbox.root, cwd)
@@ -379,23 +390,7 @@ class AutoExploreEnv(TextEnv):
         return text
 
     def _listing_of(self, view: DirectoryView) -> str:
-        if view.error:
-            return f"(cannot list: {view.error})"
-        names = [_listed(name) + "/" for name in view.dirs] + [_listed(name) for name in view.files]
-        if not names:
-            return "(empty)"
-        shown: list[str] = []
-        used = 0
-        for name in names:
-            if used + len(name) + 1 > self.max_listing_chars:
-                break
-            shown.append(name)
-            used += len(name) + 1
-        not_shown = view.not_shown + len(names) - len(shown)
-        text = " ".join(shown)
-        if not_shown:
-            text += f" (+{not_shown} not shown)"
-        return text
+        return listing_line(view, self.max_listing_chars)[0]
 
     def _format_observation(self) -> str:
         assert self._task is not None
@@ -452,6 +447,31 @@ class AutoExploreEnv(TextEnv):
             return "(AutoExplore: call reset() first)"
         actions = "\n".join(f"{i}. {text}" for i, text in enumerate(self.current_actions))
         return f"{self._observation}\nActions:\n{actions}"
+
+
+def listing_line(view: DirectoryView, max_chars: int) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Return the listing of a directory as the observation shows it, and the folder and file names it shows.
+
+    Folders end with ``/``; names that do not fit in ``max_chars`` are counted as not shown.
+    """
+    if view.error:
+        return f"(cannot list: {view.error})", (), ()
+    entries = [(_listed(name) + "/", name, True) for name in view.dirs] + [(_listed(n), n, False) for n in view.files]
+    if not entries:
+        return "(empty)", (), ()
+    shown: list[tuple[str, str, bool]] = []
+    used = 0
+    for entry in entries:
+        if used + len(entry[0]) + 1 > max_chars:
+            break
+        shown.append(entry)
+        used += len(entry[0]) + 1
+    not_shown = view.not_shown + len(entries) - len(shown)
+    text = " ".join(text for text, _, _ in shown)
+    if not_shown:
+        text += f" (+{not_shown} not shown)"
+    dirs = tuple(name for _, name, is_dir in shown if is_dir)
+    return text, dirs, tuple(name for _, name, is_dir in shown if not is_dir)
 
 
 def _listed(name: str) -> str:

@@ -22,7 +22,6 @@ The command line is in :mod:`environments.auto_explore.generator`.
 from __future__ import annotations
 
 import ast
-import csv
 import os
 import random
 import re
@@ -32,7 +31,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from environments.auto_explore.actions import directory_view
-from environments.auto_explore.sandbox import RelPath, Sandbox, join_relpath
+from environments.auto_explore.file_view import (
+    DOCUMENT_EXTENSIONS,
+    PYTHON_EXTENSIONS,
+    TABLE_DELIMITERS,
+    FileView,
+    document_headings,
+    read_file_view,
+    shows_evidence,
+    table_header,
+)
+from environments.auto_explore.sandbox import RelPath, Sandbox, join_relpath, split_relpath
 from environments.auto_explore.tasks import Task
 
 #: Question kinds the generator knows.
@@ -41,9 +50,6 @@ KINDS: tuple[str, ...] = ("function", "class", "column", "heading")
 VENDORED_DIRS: frozenset[str] = frozenset(
     {"vendor", "vendored", "_vendor", "third_party", "node_modules", "site-packages", "__pycache__", ".git"}
 )
-PYTHON_EXTENSIONS = (".py", ".pyi")
-TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
-DOCUMENT_EXTENSIONS = (".md", ".markdown", ".rst")
 
 QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "function": (
@@ -73,8 +79,6 @@ _DEF_RE = re.compile(rb"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Z
 _IDENTIFIER_SKIP = frozenset({"main", "setup", "setUp", "tearDown", "run"})
 _COLUMN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.()%/-]{1,39}$")
 _HEADING_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.:()&/'!?+_-]{2,59}$")
-_ATX_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-_ADORNMENT_CHARS = set("=-~^\"'`*+#:._")
 
 
 def normalize_text(text: str) -> str:
@@ -90,51 +94,6 @@ def document_line_key(line: str) -> str:
 def python_definitions(data: bytes) -> list[tuple[str, str, bool]]:
     """Return ``(name, "def" | "class", top_level)`` for every ``def``/``class`` line in Python source bytes."""
     return [(m.group(3).decode("ascii"), m.group(2).decode("ascii"), not m.group(1)) for m in _DEF_RE.finditer(data)]
-
-
-def table_columns(data: bytes, delimiter: str) -> list[str]:
-    """Return the header fields of a CSV/TSV file's first line (stripped, empty ones dropped)."""
-    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\r\ufeff")
-    try:
-        row = next(csv.reader([first], delimiter=delimiter), [])
-    except csv.Error:
-        return []
-    return [field.strip() for field in row if field.strip()]
-
-
-def document_headings(text: str, markdown: bool) -> list[str]:
-    """Return the section headings of a Markdown (ATX and setext) or reStructuredText document.
-
-    Markdown fenced code blocks are skipped; RST headings are a text line followed by an adornment line of one
-    repeated punctuation character at least as long as the text.
-    """
-    headings: list[str] = []
-    lines = text.splitlines()
-    fence = ""
-    for index, raw in enumerate(lines):
-        line = raw.rstrip()
-        stripped = line.strip()
-        if markdown:
-            if stripped.startswith(("```", "~~~")):
-                marker = stripped[:3]
-                fence = "" if fence == marker else (fence or marker)
-                continue
-            if fence:
-                continue
-            match = _ATX_RE.match(line)
-            if match:
-                headings.append(match.group(2).strip())
-                continue
-        if not stripped or line[0] in " \t" or index + 1 >= len(lines):
-            continue
-        under = lines[index + 1].strip()
-        if len(under) >= 3 and len(set(under)) == 1 and under[0] in _ADORNMENT_CHARS and set(stripped) != set(under):
-            if markdown and under[0] not in "=-":
-                continue
-            if not markdown and len(under) < len(stripped):
-                continue
-            headings.append(stripped)
-    return headings
 
 
 @dataclass(frozen=True)
@@ -213,7 +172,7 @@ class _TreeScan:
                 if candidate and top:
                     self.top_level[name].add((rel, "class" if kind == "class" else "function"))
         elif wants_table:
-            columns = table_columns(data, TABLE_DELIMITERS[extension])
+            columns = table_header(data, TABLE_DELIMITERS[extension])
             for column in columns:
                 self.column_files[normalize_text(column)].add(rel)
                 if candidate and _COLUMN_RE.match(column) and not _is_number(column):
@@ -343,6 +302,8 @@ def generate_tasks(
     max_file_bytes: int = 200_000,
     scan_bytes: int = 2_000_000,
     repo_name: str | None = None,
+    evidence_chars: int | None = None,
+    dropped: Counter[str] | None = None,
 ) -> list[Task]:
     """Generate up to ``max_tasks`` tasks from the directory tree at ``root``; the same seed gives the same tasks.
 
@@ -359,6 +320,11 @@ def generate_tasks(
         max_file_bytes: Larger files are never targets.
         scan_bytes: Bytes read at most from a Python file or document when checking that an answer is unique.
         repo_name: Prefix of task ids (default: the root's directory name).
+        evidence_chars: When given, only questions whose answer ``cat`` shows within this many characters (the
+            environment's ``cat_chars``; see :func:`~environments.auto_explore.file_view.read_file_view`): an
+            outline with the ``def``/``class``, a header with the column, a heading list with the heading.
+            ``None``: no such check (AutoExplore v0, whose ``cat`` shows the head).
+        dropped: A counter that receives, per reason, the candidate questions left out after the scan.
 
     Returns:
         Tasks balanced across depths (round-robin over depths, shallowest first), kinds and files.
@@ -382,6 +348,8 @@ def generate_tasks(
         by_depth[candidate.depth].append(candidate)
     queues = [_order_within_depth(by_depth[depth], rng, max_per_file) for depth in sorted(by_depth)]
     parsed: dict[str, dict[str, str]] = {}
+    views: dict[str, FileView] = {}
+    dropped = Counter() if dropped is None else dropped
     tasks: list[Task] = []
     for candidate in _round_robin(queues):
         if len(tasks) >= max_tasks:
@@ -390,6 +358,13 @@ def generate_tasks(
             if candidate.target not in parsed:
                 parsed[candidate.target] = _top_level_names(sandbox, candidate.target, max_file_bytes)
             if parsed[candidate.target].get(candidate.subject) != candidate.kind:
+                dropped["not a top-level definition of that kind (ast)"] += 1
+                continue
+        if evidence_chars is not None:
+            if candidate.target not in views:
+                views[candidate.target] = read_file_view(sandbox, split_relpath(candidate.target), 1, evidence_chars)
+            if not shows_evidence(views[candidate.target], candidate.kind, candidate.subject):
+                dropped[f"{candidate.kind} not shown when the file is read ({evidence_chars} characters)"] += 1
                 continue
         task_id = f"{name}:{candidate.kind}:{candidate.subject}"
         tasks.append(

@@ -15,9 +15,11 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from environments.auto_explore.corpus import DEFAULT_SPLIT_PACKAGES, package_root
+from environments.auto_explore.env import DEFAULT_CAT_CHARS as DEFAULT_EVIDENCE_CHARS
 from environments.auto_explore.generation import KINDS, depth_histogram, generate_from_roots, generate_tasks
 from environments.auto_explore.splits import build_splits
 from environments.auto_explore.tasks import Task, save_tasks
@@ -47,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-depth", type=int, default=3, help="deepest target (default 3; -1: no limit)")
     parser.add_argument("--max-actions", type=int, default=64, help="action-space size of the environment")
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument(
+        "--evidence-chars",
+        type=int,
+        default=DEFAULT_EVIDENCE_CHARS,
+        help="keep only questions whose answer `cat` shows within this many characters in AutoExplore v1 (its "
+        f"cat_chars; default {DEFAULT_EVIDENCE_CHARS}); 0: no such check (v0, whose cat shows the head)",
+    )
     return parser
 
 
@@ -64,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_depth": None if args.max_depth < 0 else args.max_depth,
         "max_actions": args.max_actions,
         "kinds": tuple(args.kinds),
+        "evidence_chars": args.evidence_chars if args.evidence_chars > 0 else None,
+        "dropped": Counter(),
     }
     start = time.perf_counter()
     try:
@@ -96,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, OSError, ValueError, RecursionError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
+    for reason, count in sorted(options["dropped"].items()):
+        print(f"dropped {count} question(s): {reason}", file=sys.stderr)
     print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -173,12 +174,19 @@ def save_tasks(tasks: Iterable[Task], path: str | os.PathLike[str]) -> Path:
 GENERATE_KEYS = ("split", "packages", "roots", "seed", "max_tasks")
 
 
-def generate_from_request(request: Mapping[str, Any], max_actions: int = 64) -> list[Task]:
+def generate_from_request(
+    request: Mapping[str, Any],
+    max_actions: int = 64,
+    evidence_chars: int | None = None,
+    dropped: Counter[str] | None = None,
+) -> list[Task]:
     """Generate tasks from a request such as ``{"split": "val"}`` or ``{"packages": ["gymnasium"], "seed": 0}``.
 
     ``split`` names a split of the default corpus (its installed packages); ``packages`` and ``roots`` name trees
-    directly. ``seed`` and ``max_tasks`` (per tree) go to the generator, and so does ``max_actions`` (only targets
-    reachable within that many shown actions are asked for).
+    directly. ``seed`` and ``max_tasks`` (per tree) go to the generator, and so do ``max_actions`` (only targets
+    reachable within that many shown actions are asked for) and ``evidence_chars`` (only answers whose evidence
+    ``cat`` shows within that many characters; see :func:`~environments.auto_explore.generation.generate_tasks`).
+    ``dropped`` receives the count of left-out questions per reason.
 
     Raises:
         ValueError: for unknown keys, an unknown split or a request that names no tree.
@@ -200,16 +208,20 @@ def generate_from_request(request: Mapping[str, Any], max_actions: int = 64) -> 
     if not roots:
         raise ValueError("A task request must name a split, packages or roots, e.g. {'split': 'train'}.")
     seed, max_tasks = int(request.get("seed", 0)), int(request.get("max_tasks", 200))
-    return generate_from_roots(roots, seed=seed, max_tasks=max_tasks, max_actions=max_actions)
+    return generate_from_roots(
+        roots, seed=seed, max_tasks=max_tasks, max_actions=max_actions, evidence_chars=evidence_chars, dropped=dropped
+    )
 
 
 def coerce_tasks(
-    tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]] | Mapping[str, Any], max_actions: int = 64
+    tasks: str | os.PathLike[str] | Sequence[Task | Mapping[str, Any]] | Mapping[str, Any],
+    max_actions: int = 64,
+    evidence_chars: int | None = None,
 ) -> list[Task]:
     """Accept a JSONL path, a sequence of :class:`Task`/dicts or a generation request; return a list of tasks.
 
     A generation request is a mapping such as ``{"split": "train"}`` (see :func:`generate_from_request`), so a config
-    can name tasks without a file.
+    can name tasks without a file; ``max_actions`` and ``evidence_chars`` go to the generator.
 
     Raises:
         TypeError: for anything else; ValueError: for an empty list or a bad task dict.
@@ -218,7 +230,7 @@ def coerce_tasks(
     if isinstance(tasks, (str, os.PathLike)):
         result = load_tasks(tasks)
     elif isinstance(tasks, Mapping):
-        result = generate_from_request(tasks, max_actions)
+        result = generate_from_request(tasks, max_actions, evidence_chars)
     elif isinstance(tasks, Sequence):
         result = []
         for index, item in enumerate(tasks):

@@ -187,14 +187,15 @@ def name_tokens(name: str) -> set[str]:
     return {word.lower() for word in words if len(word) >= 3}
 
 
+def words_match(a: str, b: str) -> bool:
+    """Return whether two words of :func:`name_tokens` match: equal, or one a prefix of the other (env, envs)."""
+    return a == b or (min(len(a), len(b)) >= 3 and (a.startswith(b) or b.startswith(a)))
+
+
 def names_match(subject: str, name: str) -> bool:
     """Return whether an identifier and a file or folder name share a word (``env`` matches ``envs``)."""
     stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
-    for a in name_tokens(subject):
-        for b in name_tokens(stem):
-            if a == b or (min(len(a), len(b)) >= 3 and (a.startswith(b) or b.startswith(a))):
-                return True
-    return False
+    return any(words_match(a, b) for a in name_tokens(subject) for b in name_tokens(stem))
 
 
 def folder_reason(name: str, kind: str) -> str:

@@ -41,6 +41,8 @@ def act(env, info, text):
 def test_check_env_passes(tasks):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no gymnasium warning either
+        check_env(gym.make("ReflectRL/AutoExplore-v1", tasks=tasks).unwrapped, skip_render_check=False)
+    with pytest.warns(DeprecationWarning, match="out of date"):  # v0 still works; gymnasium points to v1
         check_env(gym.make("ReflectRL/AutoExplore-v0", tasks=tasks).unwrapped, skip_render_check=False)
     env = gym.make("ReflectRL/AutoExplore-v0", tasks=tasks, render_mode="ansi")
     env.reset(seed=0)
