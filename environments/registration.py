@@ -9,7 +9,8 @@ ENVIRONMENT_IDS: dict[str, str] = {
     "ReflectRL/DangerousTaxi-v0": "environments.dangerous_taxi:DangerousTaxiEnv",
     "ReflectRL/AutoExplore-v0": "environments.auto_explore:AutoExploreEnv",
     # imported when made, never on registration: the ALFWorld engine is an optional extra
-    "ReflectRL/ALFWorld-v0": "environments.alfworld:ALFWorldEnv",
+    "ReflectRL/ALFWorld-v1": "environments.alfworld:ALFWorldEnv",
+    "ReflectRL/ALFWorld-v0": "environments.alfworld:retired_v0",  # raises, naming v1
 }
 
 
