@@ -24,10 +24,10 @@ from environments.alfworld.dataset import Game, GameDataError, build_game_file, 
 from environments.alfworld.dependencies import INSTALL_HINT, missing_modules, require_alfworld
 from environments.alfworld.engine import EngineError, EngineProcess
 from environments.alfworld.env import ALFWorldEnv
-from environments.alfworld.scenes import Scene, SceneConstraintError, generate_scene, scene_seed, write_scene
-from environments.alfworld.task_types import DEFAULT_STAGE, STAGES, TASK_TYPES
 from environments.alfworld.memory import Memory
+from environments.alfworld.scenes import Scene, SceneConstraintError, generate_scene, scene_seed, write_scene
 from environments.alfworld.search import Goal, Move, choose, mistake_actions, search_order
+from environments.alfworld.task_types import DEFAULT_STAGE, STAGES, TASK_TYPES
 from environments.alfworld.teacher import RECOMMENDATION, TeacherState, reflect
 
 

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from environments.alfworld.commands import parse_command
 from environments.alfworld.dataset import Game, find_games, generated_games
 from environments.alfworld.dependencies import require_alfworld
 from environments.alfworld.engine import EngineProcess
-from environments.alfworld.scenes import write_scene
-from environments.alfworld.task_types import DEFAULT_STAGE, STAGES, TASK_TYPES, task_types_of_stage
-from environments.alfworld.commands import parse_command
 from environments.alfworld.memory import Memory
+from environments.alfworld.scenes import write_scene
 from environments.alfworld.search import Goal, Move, choose, mistake_actions
+from environments.alfworld.task_types import DEFAULT_STAGE, STAGES, TASK_TYPES, task_types_of_stage
 from environments.alfworld.teacher import TeacherState, reflect
 from environments.base import TextEnv
 
@@ -420,7 +420,9 @@ class ALFWorldEnv(TextEnv):
             commands = [c for c in commands if c in keep]
         self._actions = commands
         last_turn = self._steps + 1 >= self.horizon
-        mistakes = [] if self._won or last_turn else mistake_actions(self._goal, self._memory, commands, self._teacher())
+        mistakes = (
+            [] if self._won or last_turn else mistake_actions(self._goal, self._memory, commands, self._teacher())
+        )
         self._mistakes = tuple(commands[i] for i in mistakes)
         self._observation = self._check_observation(self._format_observation())
 

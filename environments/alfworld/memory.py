@@ -116,10 +116,11 @@ class Memory:
         """The memory as the observation shows it: what is held, the checked receptacles and those not yet checked.
 
         At most ``max_receptacles`` checked receptacles (the most recent first) and as many unchecked ones (in the
-        room's order) are named; ``...`` marks the rest.
+        room's order) are named; ``and N more`` counts the rest.
         """
+
         def bounded(names: list[str]) -> str:
-            more = ", ..." if len(names) > max_receptacles else ""
+            more = f", and {len(names) - max_receptacles} more" if len(names) > max_receptacles else ""
             return ", ".join(names[:max_receptacles]) + more
 
         checked = [f"{recep} ({', '.join(items) or 'nothing'})" for recep, items in self.contents.items()]

@@ -189,7 +189,9 @@ def mistake_actions(goal: Goal, memory: Memory, actions: Sequence[str], teacher:
         elif command.verb == "take":
             bad = kind_of(command.obj) != goal.kind
         elif command.verb == "move":
-            bad = kind_of(command.obj) == goal.kind and (goal.look_at or class_of(command.recep) != goal.receptacle_class)
+            bad = kind_of(command.obj) == goal.kind and (
+                goal.look_at or class_of(command.recep) != goal.receptacle_class
+            )
         elif command.verb in ("heat", "cool", "clean"):
             bad = command.verb != TREATMENT.get(goal.task_type)
         else:

@@ -1,4 +1,4 @@
-"""``val/follows_reflection`` and ``test/follows_reflection``: logged by both policy stages, with or without rollouts."""
+"""`val/follows_reflection` and `test/follows_reflection`: logged by both policy stages, with or without rollouts."""
 
 import pytest
 from rl_fixtures import data, trainer
@@ -13,7 +13,9 @@ def policy_sft(exports, **kwargs) -> PolicySFTModule:
 @pytest.mark.parametrize("split", ["val", "test"])
 def test_policy_sft_logs_it_on_held_out_turns_without_rollouts(exports, tmp_path, split):
     run = trainer(tmp_path, 1, limit_val_batches=2, limit_test_batches=2)
-    metrics = (run.validate if split == "val" else run.test)(policy_sft(exports, reflection="teacher"), datamodule=data())
+    metrics = (run.validate if split == "val" else run.test)(
+        policy_sft(exports, reflection="teacher"), datamodule=data()
+    )
     follows = metrics[0][f"{split}/follows_reflection"]
     # the DangerousTaxi teacher always recommends the oracle's action: following it is being right
     assert follows == pytest.approx(metrics[0][f"{split}/accuracy"])
