@@ -32,8 +32,8 @@ import datamodules.rollout as rollout  # noqa: E402
 from datamodules import PromptEncoder  # noqa: E402
 from lightning_modules import ActionHead, Agent, Reflector, TinyGPT2Spec  # noqa: E402
 
-ENV_ID = "ReflectRL/ALFWorld-v0"
-ENV_KWARGS = {"stage": "all", "num_scenes": 8, "max_actions": 16, "history_length": 1, "horizon": 15}
+ENV_ID = "ReflectRL/ALFWorld-v1"
+ENV_KWARGS = {"stage": "all", "num_scenes": 8, "max_actions": 16, "history_length": 0, "horizon": 15}
 HOW = __doc__.split("\n\n")[2].strip()
 
 

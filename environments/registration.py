@@ -10,7 +10,8 @@ ENVIRONMENT_IDS: dict[str, str] = {
     "ReflectRL/AutoExplore-v0": "environments.auto_explore:AutoExploreEnv",
     "ReflectRL/AutoExplore-v1": "environments.auto_explore:AutoExploreV1Env",
     # imported when made, never on registration: the ALFWorld engine is an optional extra
-    "ReflectRL/ALFWorld-v0": "environments.alfworld:ALFWorldEnv",
+    "ReflectRL/ALFWorld-v1": "environments.alfworld:ALFWorldEnv",
+    "ReflectRL/ALFWorld-v0": "environments.alfworld:retired_v0",  # raises, naming v1
 }
 
 

@@ -26,7 +26,9 @@ class PolicySFTModule(ReflectingPolicyModule):
     nor RL can overrule the reflection model's mistakes. Validation measures the accuracy against the oracle action on
     held-out turns with the reflections the policy will really get: the reflection model's when ``reflection`` names
     one, the teacher's for ``"teacher"``, none for ``None``; with ``val_rollouts > 0`` it also plays held-out
-    episodes greedily and logs ``val/success_rate``.
+    episodes greedily and logs ``val/success_rate``. ``val/follows_reflection`` (and ``test/...``) is the share of
+    turns whose reflection recommends an admissible action on which the policy picks it: on the played episodes with
+    ``val_rollouts > 0``, else on the held-out turns.
 
     Args:
         backbone: The policy model.
@@ -87,6 +89,7 @@ class PolicySFTModule(ReflectingPolicyModule):
         self.own_generator = torch.Generator().manual_seed(0)
         self.val_loss = MeanMetric()
         self.val_accuracy = MeanMetric()
+        self.val_follows = MeanMetric()
 
     # -- setup -----------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -129,18 +132,30 @@ class PolicySFTModule(ReflectingPolicyModule):
 
     def eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Accuracy against the oracle on held-out turns, with the reflections the policy will really read."""
+        turns: list[Turn] = batch["turns"]
+        reflections = [t.reflection if self.reflection is not None else None for t in turns]
         if self.reflection_model is not None:  # what the policy will really read: the reflection model's analysis
-            batch = self._encode(batch["turns"], self.agent.reflections(batch["turns"]))
+            reflections = self.agent.reflections(turns)
+            batch = self._encode(turns, reflections)
         loss, logits = self.shared_step(batch)
         self.val_loss.update(loss, weight=len(batch["targets"]))
         self.val_accuracy.update((logits.argmax(-1) == batch["targets"]).float())
+        choices = logits.argmax(-1).tolist()
+        for turn, reflection, choice in zip(turns, reflections, choices, strict=True):
+            recommended = recommended_action(reflection, turn.actions) if reflection else None
+            if recommended is not None:
+                self.val_follows.update(float(choice == recommended))
 
     def eval_epoch_end(self, split: str) -> None:
         """Log the held-out metrics under ``split/``, playing ``val_rollouts`` held-out episodes if asked."""
         self.log(f"{split}/loss", self.val_loss.compute())
         self.log(f"{split}/accuracy", self.val_accuracy.compute(), prog_bar=True)
+        turn_follows = self.val_follows.compute() if self.val_follows.update_count else None
         self.val_loss.reset()
         self.val_accuracy.reset()
+        self.val_follows.reset()
+        if self.hparams.val_rollouts == 0 and turn_follows is not None:
+            self.log(f"{split}/follows_reflection", turn_follows)
         if self.hparams.val_rollouts > 0 and not self.trainer.sanity_checking:
             rollouts = self.hparams.val_rollouts
             evaluation = evaluate_player(self, self.datamodule(), split, rollouts, ("greedy",), self.trainer)

@@ -182,6 +182,7 @@ class LLMTeacher:
             logger.warning("%d LLM reflection(s) mention a spoiler or an optimal action", leaks)
         return reflections
 
+
 def split_teacher_config(config: Mapping[str, Any]) -> tuple[EndpointConfig, dict[str, Any]]:
     """Split a ``teacher`` mapping into the endpoint config and the teacher's own options (``max_words``).
 

@@ -34,6 +34,6 @@ def require_alfworld() -> None:
     missing = missing_modules()
     if missing:
         raise ModuleNotFoundError(
-            f"ReflectRL/ALFWorld-v0 needs the ALFWorld text engine, which is not installed (missing: "
+            f"ReflectRL/ALFWorld-v1 needs the ALFWorld text engine, which is not installed (missing: "
             f"{', '.join(missing)}). {INSTALL_HINT}"
         )

@@ -1,4 +1,4 @@
-"""The ALFWorld environment: ALFWorld's real text engine (TextWorld + fast-downward) behind the Reflect-RL contract."""
+"""The ALFWorld environment (``ReflectRL/ALFWorld-v1``): ALFWorld's real text engine behind the Reflect-RL contract."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from environments.alfworld.commands import parse_command
 from environments.alfworld.dataset import Game, find_games, generated_games
 from environments.alfworld.dependencies import require_alfworld
 from environments.alfworld.engine import EngineProcess
+from environments.alfworld.memory import Memory
 from environments.alfworld.scenes import write_scene
+from environments.alfworld.search import Goal, Move, choose, mistake_actions
 from environments.alfworld.task_types import DEFAULT_STAGE, STAGES, TASK_TYPES, task_types_of_stage
-from environments.alfworld.teacher import TeacherState, mistake_actions, parse_command, reflect
+from environments.alfworld.teacher import TeacherState, reflect
 from environments.base import TextEnv
 
 _RESET_OPTIONS = frozenset({"stage", "game"})
@@ -44,20 +47,31 @@ class ALFWorldEnv(TextEnv):
       filter the games (the paper's tomato / microwave pick-and-place: ``object_types=["Tomato"],
       receptacle_types=["Microwave"]``, stage ``pick_and_place_simple``).
 
-    The observation (one ``str``) is the task line, then the last ``history_length`` commands with the engine's
-    answers (``> go to fridge 1`` / ``You arrive at fridge 1. ...``), then the current answer (at the start: the
-    room). The actions are the engine's admissible commands in its (sorted) order, without ``drop_commands``; when
-    there are more than ``max_actions``, the first ones are shown and the plan's next command is kept among them.
+    The observation (one ``str``) is the task line, the agent's memory (what it holds, the receptacles already
+    checked with what was seen in them, the most recent first, and those not yet checked; at most ``memory_size``
+    of each, see :class:`~environments.alfworld.memory.Memory`), then the last ``history_length`` commands with the
+    engine's answers (``> go to fridge 1`` / ``You arrive at fridge 1. ...``), then the current answer (at the
+    start: the room). The actions are the engine's admissible commands in its (sorted) order, without those whose
+    verb is in ``drop_verbs``; when there are more than ``max_actions``, the first ones are shown and the teacher's
+    and the planner's next commands are kept among them.
 
     Rewards: ``success_reward`` when the task is done (the episode terminates, ``info["success"]``), else
     ``step_reward``; an index inside ``Discrete(max_actions)`` but outside ``info["actions"]`` gives
     ``invalid_action_reward``, changes nothing and sets ``info["invalid_action"]``. Episodes are truncated after
     ``horizon`` turns.
 
-    ``info`` every turn: ``actions``, ``oracle_action`` (index of the expert plan's first command), ``mistake_actions``
-    (acting commands that appear nowhere in the plan; no command ends an episode, so each is safe to take on
-    purpose), ``success``, ``invalid_action``, ``stage``, ``task_type``, ``task`` (the task sentence), ``game`` (the
-    game's id), ``step``, ``expert_plan`` (the planner's whole remaining plan; privileged).
+    The teacher searches like a person who does not know the room (:mod:`environments.alfworld.search`): until the
+    task's object has been seen it checks receptacles in a fixed order, then it follows the planner. Its command is
+    ``info["teacher_action"]``, the SFT label and the behaviour of the SFT episodes; its reflection
+    (:meth:`teacher_reflection`) states only what the episode has shown and ends with ``Next: <command>.``
+
+    ``info`` every turn: ``actions``, ``teacher_action`` (index of the searching teacher's command),
+    ``oracle_action`` (index of the planner's next command, which knows the room; the teacher's when the planner's
+    is not among the shown commands),
+    ``mistake_actions`` (commands the agent's memory already shows to be wrong; no command ends an episode, and none
+    is offered on the last turn before the horizon, so a corrective reflection always follows), ``success``,
+    ``invalid_action``, ``stage``, ``task_type``, ``task`` (the task sentence), ``game`` (the game's id), ``step``,
+    ``expert_plan`` (the planner's whole remaining plan; privileged, for measuring).
 
     Curriculum stages (``reset(options={"stage": ...})``): one per ALFWorld task type (``pick_and_place_simple``,
     ``look_at_obj_in_light``, ``pick_clean_then_place_in_recep``, ``pick_heat_then_place_in_recep``,
@@ -86,10 +100,12 @@ class ALFWorldEnv(TextEnv):
         max_actions: Size of the action space ``Discrete(max_actions)``.
         horizon: Turns per episode before truncation.
         history_length: Earlier commands (with their answers) shown in the observation.
+        memory_size: Checked receptacles (and as many unchecked ones) the observation's memory names.
         success_reward: Reward for finishing the task.
         step_reward: Reward of every other valid turn.
         invalid_action_reward: Reward of an index outside the action list.
-        drop_commands: Admissible commands never shown (``help`` by default).
+        drop_verbs: Verbs of admissible commands never shown (by default ``help``, ``look``, ``inventory`` and
+            ``examine``, which change nothing: a shorter list is easier to match a recommendation against).
         start_method: How the engine process starts: ``"spawn"`` or ``"forkserver"``.
         engine_timeout: Seconds to wait for the engine's reply before stopping it.
         max_observation_chars: Length bound of the observation space (longer texts keep their end).
@@ -102,9 +118,9 @@ class ALFWorldEnv(TextEnv):
 
     Example:
         >>> import gymnasium as gym, environments
-        >>> env = gym.make("ReflectRL/ALFWorld-v0", num_scenes=4)
+        >>> env = gym.make("ReflectRL/ALFWorld-v1", num_scenes=4)
         >>> observation, info = env.reset(seed=0, options={"stage": "pick_heat_then_place_in_recep"})
-        >>> info["actions"][info["oracle_action"]] == info["expert_plan"][0]
+        >>> env.unwrapped.teacher_reflection().endswith(f"Next: {info['actions'][info['teacher_action']]}.")
         True
         >>> env.close()
 
@@ -126,11 +142,12 @@ class ALFWorldEnv(TextEnv):
         num_distractors: int = 3,
         max_actions: int = 40,
         horizon: int = 20,
-        history_length: int = 3,
+        history_length: int = 0,
+        memory_size: int = 6,
         success_reward: float = 1.0,
         step_reward: float = 0.0,
         invalid_action_reward: float = -0.1,
-        drop_commands: Sequence[str] = ("help",),
+        drop_verbs: Sequence[str] = ("help", "look", "inventory", "examine"),
         start_method: str = "spawn",
         engine_timeout: float = 600.0,
         max_observation_chars: int = 4096,
@@ -143,6 +160,8 @@ class ALFWorldEnv(TextEnv):
             raise ValueError(f"horizon must be at least 1, got {horizon}.")
         if int(history_length) < 0:
             raise ValueError(f"history_length must be at least 0, got {history_length}.")
+        if int(memory_size) < 1:
+            raise ValueError(f"memory_size must be at least 1, got {memory_size}.")
         if int(num_scenes) < 1:
             raise ValueError(f"num_scenes must be at least 1, got {num_scenes}.")
         super().__init__(int(max_actions), max_observation_chars=max_observation_chars, render_mode=render_mode)
@@ -152,7 +171,8 @@ class ALFWorldEnv(TextEnv):
         self.success_reward = float(success_reward)
         self.step_reward = float(step_reward)
         self.invalid_action_reward = float(invalid_action_reward)
-        self.drop_commands = frozenset(drop_commands)
+        self.memory_size = int(memory_size)
+        self.drop_verbs = frozenset(drop_verbs)
 
         if scene_dir is None:
             self.scene_dir = Path(tempfile.mkdtemp(prefix="reflect-rl-alfworld-"))
@@ -186,14 +206,17 @@ class ALFWorldEnv(TextEnv):
         self._task = ""
         self._history: deque[tuple[str | None, str]] = deque(maxlen=self.history_length + 1)
         self._plan: tuple[str, ...] = ()
-        self._previous_plan: tuple[str, ...] | None = None
         self._actions: list[str] = []
         self._won = False
         self._done = False
         self._steps = 0
         self._last_command: str | None = None
         self._last_invalid = False
-        self._holding: str | None = None
+        self._memory = Memory()
+        self._goal: Goal | None = None
+        self._move: Move | None = None
+        self._mistakes: tuple[str, ...] = ()
+        self._last_mistake = False
         self._pending: tuple[Any, ...] | None = None
         self._observation = ""
 
@@ -285,10 +308,11 @@ class ALFWorldEnv(TextEnv):
         self._game, self._stage = game, stage
         self._history.clear()
         self._history.append((None, room))
-        self._previous_plan = None
+        self._memory = Memory.from_room(room)
+        self._goal = Goal(game.task_type, game.object_class, game.receptacle_class)
         self._steps = 0
         self._done = False
-        self._last_command, self._last_invalid, self._holding = None, False, None
+        self._last_command, self._last_invalid, self._last_mistake = None, False, False
         self._update(payload)
         return self._observation, self._info()
 
@@ -327,7 +351,7 @@ class ALFWorldEnv(TextEnv):
         self._pending = None
         payload = self._engine.result() if kind == "step" else None
         self._steps += 1
-        self._previous_plan = self._plan
+        self._last_mistake = kind == "step" and argument in self._mistakes
         if payload is None:
             self._last_command, self._last_invalid = None, True
             self._history.append((f"(invalid action {argument})", _INVALID_FEEDBACK))
@@ -335,12 +359,9 @@ class ALFWorldEnv(TextEnv):
             self._observation = self._check_observation(self._format_observation())
         else:
             self._last_command, self._last_invalid = argument, False
-            command = parse_command(argument)
-            if command.verb == "take":
-                self._holding = command.obj
-            elif command.verb == "move":
-                self._holding = None
-            self._history.append((argument, payload["feedback"].strip()))
+            feedback = payload["feedback"].strip()
+            self._memory.observe(feedback)
+            self._history.append((argument, feedback))
             self._update(payload)
             reward = self.step_reward + (self.success_reward if self._won else 0.0)
         terminated = self._won
@@ -359,24 +380,27 @@ class ALFWorldEnv(TextEnv):
 
     # -- the Reflect-RL contract ------------------------------------------------------------------------------------
     def teacher_reflection(self) -> str:
-        """Return the teacher's reflection on the current turn (ending "the best action now is to <command>.").
+        """Return the teacher's reflection on the current turn (ending ``Next: <command>.``).
 
-        After a wrong command (the plan got no shorter) or an invalid index it says what went wrong and how to
-        recover; see :mod:`environments.alfworld.teacher`.
+        It states only what the episode has shown. After a deliberate mistake (a command of the previous turn's
+        ``mistake_actions``) or an invalid index it says what went wrong and how to recover; see
+        :mod:`environments.alfworld.teacher`.
 
         Raises:
             RuntimeError: before the first reset.
         """
         if self._game is None:
             raise RuntimeError("teacher_reflection() needs an episode: call reset() first.")
+        assert self._goal is not None
         return reflect(
             TeacherState(
                 task=self._task,
-                plan=self._plan,
-                previous_plan=self._previous_plan,
+                goal=self._goal,
+                memory=self._memory,
+                move=self._move,
                 last_command=self._last_command,
                 last_invalid=self._last_invalid,
-                holding=self._holding,
+                last_mistake=self._last_mistake,
                 won=self._won,
                 step=self._steps,
             )
@@ -387,37 +411,53 @@ class ALFWorldEnv(TextEnv):
         """Take the engine's state: plan, win, the shown actions and the observation."""
         self._plan = tuple(payload["expert_plan"])
         self._won = bool(payload["won"])
-        commands = [c for c in payload["admissible_commands"] if c not in self.drop_commands]
+        commands = [c for c in payload["admissible_commands"] if parse_command(c).verb not in self.drop_verbs]
+        assert self._goal is not None
+        self._move = None if self._won or not self._plan else choose(self._goal, self._memory, self._plan, commands)
         if len(commands) > self.max_actions:
-            keep = set(commands[: self.max_actions])
-            if self._plan and self._plan[0] in commands and self._plan[0] not in keep:
-                keep.discard(commands[self.max_actions - 1])
-                keep.add(self._plan[0])
+            wanted = [c for c in (self._move.command if self._move else None, *self._plan[:1]) if c in commands]
+            keep = [c for c in commands[: self.max_actions] if c not in wanted]
+            keep = set(keep[: self.max_actions - len(wanted)]) | set(wanted)
             commands = [c for c in commands if c in keep]
         self._actions = commands
+        last_turn = self._steps + 1 >= self.horizon
+        mistakes = (
+            [] if self._won or last_turn else mistake_actions(self._goal, self._memory, commands, self._teacher())
+        )
+        self._mistakes = tuple(commands[i] for i in mistakes)
         self._observation = self._check_observation(self._format_observation())
 
+    def _teacher(self) -> str | None:
+        return self._move.command if self._move is not None else None
+
     def _format_observation(self) -> str:
-        lines = [f"Your task is to: {self._task}."]
+        lines = [f"Your task is to: {self._task}.", *self._memory.lines(self.memory_size)]
         for command, feedback in self._history:
             if command is not None:
                 lines.append(f"> {command}")
             lines.append(feedback)
         return "\n".join(lines)
 
-    def _oracle_index(self) -> int:
-        if self._plan and self._plan[0] in self._actions:
-            return self._actions.index(self._plan[0])
+    def _teacher_index(self) -> int:
+        if self._move is not None and self._move.command in self._actions:
+            return self._actions.index(self._move.command)
         if self._won and self._last_command in self._actions:
             return self._actions.index(self._last_command)
         return 0
 
+    def _planner_index(self, teacher: int) -> int:
+        if self._plan and self._plan[0] in self._actions:
+            return self._actions.index(self._plan[0])
+        return teacher
+
     def _info(self) -> dict[str, Any]:
         assert self._game is not None
+        teacher = self._teacher_index()
         return {
             "actions": list(self._actions),
-            "oracle_action": self._oracle_index(),
-            "mistake_actions": [] if self._won else mistake_actions(self._actions, self._plan),
+            "teacher_action": teacher,
+            "oracle_action": self._planner_index(teacher),
+            "mistake_actions": [self._actions.index(c) for c in self._mistakes],
             "success": self._won,
             "invalid_action": self._last_invalid,
             "stage": self._stage,

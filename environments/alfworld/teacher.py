@@ -1,66 +1,30 @@
-"""The rule-based ALFWorld teacher: short reflections written from the planner's plan and what has happened.
+"""The rule-based ALFWorld teacher's reflections, written from what the agent has seen.
 
-The teacher is privileged: it reads the expert plan (the whole remaining plan of the fast-downward planner), so it
-knows where the task's object is and what is left to do. A reflection has two or three sentences and ends with the
-recommendation in a fixed form, "... so the best action now is to <command>." (the first step of the plan):
+The command comes from the searching teacher (:func:`environments.alfworld.search.choose`); the text states only
+facts of the agent's :class:`~environments.alfworld.memory.Memory` (what the engine has shown in this episode), the
+task sentence and general knowledge (which receptacle classes can hold an object type). It never says where an
+object is before the agent has seen it there. A reflection has one or two sentences and ends with the recommended
+command, verbatim as the action list shows it: ``Next: open fridge 1.`` (:data:`RECOMMENDATION`).
 
-1. after a wrong command (one after which the plan is no shorter), what went wrong ("Going to the drawer 2 was a
-   detour: nothing there is needed for the task."), otherwise what is held and what is still to do;
-2. why the next command helps ("the tomato 1 I need is in the fridge 1"), then the recommendation.
-
-It is a pure function of :class:`TeacherState`. Each sentence kind has two or three phrasings, chosen by a stable
-hash of the task, the step and the commands, so the same state and last command always give the same text.
+After a deliberate mistake (a command of the previous turn's ``mistake_actions``) or an invalid index the reflection
+is corrective: what went wrong, then ``To recover:`` and the way on. It is a pure function of :class:`TeacherState`;
+phrasings are chosen by a stable hash of the task, the step and the command, so the same state gives the same text.
 """
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: How every recommendation is phrased (the recommended command follows, then a full stop).
-RECOMMENDATION = "the best action now is to"
-#: Verbs of commands that change the world or the agent's place: the teacher's deliberate mistakes use these.
-ACTING_VERBS: frozenset[str] = frozenset(
-    {"go", "open", "close", "take", "move", "heat", "cool", "clean", "slice", "use"}
-)
+from environments.alfworld import catalog
+from environments.alfworld.commands import parse_command
+from environments.alfworld.memory import Memory, kind_of
+from environments.alfworld.search import TREATMENT, Goal, Move, catalog_class, class_of, likely_classes
 
-_COMMAND_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("go", re.compile(r"^go to (?P<recep>.+)$")),
-    ("take", re.compile(r"^take (?P<obj>.+) from (?P<recep>.+)$")),
-    ("move", re.compile(r"^move (?P<obj>.+) to (?P<recep>.+)$")),
-    ("heat", re.compile(r"^heat (?P<obj>.+) with (?P<recep>.+)$")),
-    ("cool", re.compile(r"^cool (?P<obj>.+) with (?P<recep>.+)$")),
-    ("clean", re.compile(r"^clean (?P<obj>.+) with (?P<recep>.+)$")),
-    ("slice", re.compile(r"^slice (?P<obj>.+) with (?P<recep>.+)$")),
-    ("open", re.compile(r"^open (?P<recep>.+)$")),
-    ("close", re.compile(r"^close (?P<recep>.+)$")),
-    ("use", re.compile(r"^use (?P<obj>.+)$")),
-    ("examine", re.compile(r"^examine (?P<obj>.+)$")),
-)
-_TREATMENT = {"heat": ("heated", "Heating"), "cool": ("cooled", "Cooling"), "clean": ("cleaned", "Cleaning")}
-
-
-@dataclass(frozen=True)
-class Command:
-    """A parsed ALFWorld command: its verb (``go``, ``take``, ``look``, ...), object and receptacle ("" if none)."""
-
-    text: str
-    verb: str
-    obj: str = ""
-    recep: str = ""
-
-
-def parse_command(text: str) -> Command:
-    """Split an ALFWorld command into verb, object and receptacle (``look``, ``inventory``: the verb alone)."""
-    text = " ".join(text.split())
-    for verb, pattern in _COMMAND_RES:
-        match = pattern.match(text)
-        if match:
-            groups = match.groupdict()
-            return Command(text, verb, groups.get("obj") or "", groups.get("recep") or "")
-    return Command(text, text.split(" ", 1)[0] if text else "")
+#: How every recommendation starts (the command follows verbatim, then a full stop).
+RECOMMENDATION = "Next:"
+_DONE = {"heat": ("heated", "Heating"), "cool": ("cooled", "Cooling"), "clean": ("cleaned", "Cleaning")}
 
 
 @dataclass(frozen=True)
@@ -69,42 +33,26 @@ class TeacherState:
 
     Attributes:
         task: The task sentence without its final full stop ("heat some tomato and put it in countertop").
-        plan: The expert plan from the current state (empty once the task is done).
-        previous_plan: The plan before the last command (``None`` at the start of an episode).
+        goal: The task's object and goal classes.
+        memory: What the agent has seen (the teacher must not change it).
+        move: The searching teacher's command (``None`` once the task is done or when there is no way on).
         last_command: The last command played (``None`` at the start or after an invalid index).
         last_invalid: Whether the last turn was an index outside the action list.
-        holding: The object the agent carries ("tomato 1"), or ``None``.
+        last_mistake: Whether the last command was one of the previous turn's ``mistake_actions``.
         won: Whether the task is done.
         step: Turns played in the episode.
 
     """
 
     task: str
-    plan: tuple[str, ...]
-    previous_plan: tuple[str, ...] | None = None
+    goal: Goal
+    memory: Memory
+    move: Move | None
     last_command: str | None = None
     last_invalid: bool = False
-    holding: str | None = None
+    last_mistake: bool = False
     won: bool = False
     step: int = 0
-
-
-def is_wrong(previous_plan: Sequence[str] | None, plan: Sequence[str], won: bool = False) -> bool:
-    """Whether the last command was wrong: the task is not done and the plan got no shorter."""
-    return not won and bool(previous_plan) and len(plan) >= len(previous_plan or ())
-
-
-def mistake_actions(actions: Sequence[str], plan: Sequence[str]) -> list[int]:
-    """Indices of clearly wrong acting commands: those that appear nowhere in the remaining plan.
-
-    Waiting commands (``look``, ``inventory``, ``examine``) are left out, and so is every command of the plan (a
-    step of the plan played early may be no mistake). No ALFWorld command ends an episode without success, so each
-    of these is followed by a turn where the corrective reflection can say what went wrong.
-    """
-    planned = set(plan)
-    return [
-        index for index, text in enumerate(actions) if text not in planned and parse_command(text).verb in ACTING_VERBS
-    ]
 
 
 def _pick(templates: Sequence[str], *key: object) -> str:
@@ -112,126 +60,99 @@ def _pick(templates: Sequence[str], *key: object) -> str:
     return templates[digest % len(templates)]
 
 
-def _milestones(plan: Sequence[str]) -> list[Command]:
-    """The plan's steps that do something to an object (not walking or opening)."""
-    commands = [parse_command(step) for step in plan]
-    return [c for c in commands if c.verb not in ("go", "open", "close")]
-
-
-def _join(texts: Sequence[str]) -> str:
-    if len(texts) <= 1:
-        return "".join(texts)
-    return ", ".join(texts[:-1]) + ", then " + texts[-1]
+def _class_text(cls: str) -> str:
+    return cls.lower()
 
 
 def _reason(state: TeacherState) -> str:
-    """Why the plan's first step is the one to take, as a clause (no capital, no full stop)."""
-    step = parse_command(state.plan[0])
-    later = _milestones(state.plan)
-    goal = later[0] if later else None
-    key = (state.task, state.step, state.plan[0], "reason")
-    held = f"the {state.holding}" if state.holding else "the object"
-    if step.verb == "go":
-        if goal is not None and goal.verb == "take" and goal.recep == step.recep:
-            templates = (
-                "the {obj} I need is in the {recep}",
-                "I have to fetch the {obj} from the {recep}",
-                "the {obj} is waiting in the {recep}",
-            )
-            return _pick(templates, *key).format(obj=goal.obj, recep=step.recep)
-        if goal is not None and goal.verb in _TREATMENT and goal.recep == step.recep:
-            done, doing = _TREATMENT[goal.verb]
-            templates = ("the {obj} has to be {done} with the {recep}", "{doing} the {obj} needs the {recep}")
-            return _pick(templates, *key).format(obj=goal.obj, recep=step.recep, done=done, doing=doing.lower())
-        if goal is not None and goal.verb == "move" and goal.recep == step.recep:
-            templates = ("the {obj} belongs in the {recep}", "the {obj} has to end up in the {recep}")
-            return _pick(templates, *key).format(obj=goal.obj, recep=step.recep)
-        if goal is not None and goal.verb == "use":
-            templates = ("the {lamp} stands at the {recep}", "I must look at {obj} under the {lamp} at the {recep}")
-            return _pick(templates, *key).format(lamp=goal.obj, recep=step.recep, obj=held)
-        return f"the next step of the plan happens at the {step.recep}"
-    if step.verb == "open":
-        templates = ("the {recep} is closed", "the {recep} has to be opened first")
-        return _pick(templates, *key).format(recep=step.recep)
-    if step.verb == "take":
-        templates = ("the {obj} is right here in the {recep}", "I am at the {recep}, where the {obj} is")
-        return _pick(templates, *key).format(obj=step.obj, recep=step.recep)
-    if step.verb in _TREATMENT or step.verb == "move":
-        templates = ("I am at the {recep} with the {obj}", "the {obj} is in my hands next to the {recep}")
-        return _pick(templates, *key).format(obj=step.obj, recep=step.recep)
-    if step.verb == "use":
-        templates = ("I am next to the {lamp} with {obj}", "the {lamp} is right here and I hold {obj}")
-        return _pick(templates, *key).format(lamp=step.obj, obj=held)
-    return "this is the next step of the plan"
-
-
-def _situation(state: TeacherState) -> str:
-    """What is held and what is still to do (one or two sentences)."""
-    key = (state.task, state.step, state.plan[0], "situation")
-    parts = []
-    if state.holding:
-        parts.append(_pick(("I am holding the {obj}.", "I carry the {obj}."), *key).format(obj=state.holding))
-    todo = [c.text for c in _milestones(state.plan)]
-    if todo:
-        parts.append(_pick(("Still to do: {todo}.", "Left to do: {todo}."), *key).format(todo=_join(todo)))
-    return " ".join(parts)
+    """Why the command helps, as a sentence, from the agent's memory only."""
+    assert state.move is not None
+    memory, goal, move = state.memory, state.goal, state.move
+    command = parse_command(move.command)
+    key = (state.task, state.step, move.command)
+    held = memory.holding
+    if command.verb == "go":
+        if move.kind == "search":
+            kind = move.target
+            found = bool(memory.seen(kind)) or (held is not None and kind_of(held) == kind)
+            missing = f"I have not found another {kind} yet" if found else f"I have not seen a {kind} yet"
+            cls = _class_text(class_of(command.recep))
+            if class_of(command.recep) in likely_classes(catalog_class(kind, goal)):
+                templates = (
+                    "{missing}; a {cls} can hold one, and I have not checked the {recep}.",
+                    "{missing}. The {recep} is a {cls}, where a {kind} may be, and I have not checked it.",
+                )
+            else:
+                templates = ("{missing}, and the {recep} is the next place I have not checked.",)
+            return _pick(templates, *key).format(missing=missing, kind=kind, recep=command.recep, cls=cls)
+        seen_here = [o for o in memory.contents.get(command.recep, ()) if o == move.target or kind_of(o) == goal.kind]
+        if held is None and seen_here:
+            return f"I saw the {seen_here[0]} in the {command.recep}."
+        if held is not None and kind_of(held) == goal.kind:
+            lamp = [o for o in memory.contents.get(command.recep, ()) if kind_of(o) == catalog.LAMP_CLASS.lower()]
+            if goal.look_at and lamp:
+                return f"I hold the {held}, and I saw the {lamp[0]} in the {command.recep}."
+            treatment = TREATMENT.get(goal.task_type)
+            if treatment and class_of(command.recep) == catalog.APPLIANCE[goal.task_type]:
+                return f"The {held} has to be {_DONE[treatment][0]} with the {command.recep}."
+            if class_of(command.recep) == goal.receptacle_class:
+                return f"I hold the {held}, and it belongs in the {command.recep}."
+        if held is not None:
+            return f"I hold the {held}, which the task does not need, and I go to the {command.recep}."
+        return f"I go to the {command.recep}."
+    if command.verb == "open":
+        if move.kind == "search":
+            return f"The {command.recep} is closed, so I open it to look inside."
+        return f"The {command.recep} is closed, and I need what is inside or to put something in it."
+    if command.verb == "take":
+        return _pick(
+            ("The {obj} is right here in the {recep}.", "I am at the {recep}, and the {obj} is here."), *key
+        ).format(obj=command.obj, recep=command.recep)
+    if command.verb == "move":
+        if kind_of(command.obj) == goal.kind and class_of(command.recep) == goal.receptacle_class:
+            return f"I am at the {command.recep} with the {command.obj}, where the task wants it."
+        return f"My hands must be free: I put the {command.obj} down here."
+    if command.verb in _DONE:
+        return f"I am at the {command.recep} with the {command.obj}."
+    if command.verb == "use":
+        return f"The {command.obj} is here and I hold the {held or 'object'}."
+    return "This moves the task forward."
 
 
 def _mistake(state: TeacherState) -> str:
-    """What went wrong with the last command (a sentence)."""
+    """What went wrong with the last command (a sentence), from the agent's memory only."""
     key = (state.task, state.step, state.last_command, "mistake")
     if state.last_invalid or state.last_command is None:
-        templates = (
-            "My last choice was not one of the listed actions, so nothing happened.",
-            "The last choice was outside the list of actions and wasted a turn.",
+        return _pick(
+            (
+                "My last choice was not one of the listed actions, so nothing happened.",
+                "The last choice was outside the list of actions and wasted a turn.",
+            ),
+            *key,
         )
-        return _pick(templates, *key)
     last = parse_command(state.last_command)
+    goal = state.goal
     if last.verb == "go":
-        if any(parse_command(step).recep == last.recep for step in state.plan):
-            first = _milestones(state.plan)
-            before = f"{first[0].text} comes first" if first else "other steps come first"
-            templates = (
-                "Going to the {recep} now was premature: {before}.",
-                "It was too early to go to the {recep}: {before}.",
-            )
-            return _pick(templates, *key).format(recep=last.recep, before=before)
-        templates = (
-            "Going to the {recep} was a detour: nothing there is needed for the task.",
-            "The trip to the {recep} was a mistake, since nothing there helps with the task.",
-            "Visiting the {recep} wasted a turn: the task needs nothing from it.",
-        )
-        return _pick(templates, *key).format(recep=last.recep)
+        return _pick(
+            (
+                "I had already checked the {recep}, and nothing there is needed for the task.",
+                "Going back to the {recep} wasted a turn: I had checked it, and it has nothing I need.",
+            ),
+            *key,
+        ).format(recep=last.recep)
     if last.verb == "take":
-        templates = (
-            "Taking the {obj} was a mistake: it is not what the task needs, and it has to be put down again.",
-            "Picking up the {obj} was wrong, because the task does not need it and my hands must be free.",
-        )
-        return _pick(templates, *key).format(obj=last.obj)
+        return f"Taking the {last.obj} was a mistake: the task needs a {goal.kind}, not a {kind_of(last.obj)}."
     if last.verb == "move":
-        templates = (
-            "Putting the {obj} in the {recep} was a mistake: it does not belong there.",
-            "Moving the {obj} to the {recep} was wrong; the task wants it elsewhere or not yet.",
+        if goal.look_at:
+            return f"Putting the {last.obj} down was a mistake: I must hold it under the lamp."
+        return (
+            f"Putting the {last.obj} in the {last.recep} was a mistake: it belongs in a "
+            f"{_class_text(goal.receptacle_class)}."
         )
-        return _pick(templates, *key).format(obj=last.obj, recep=last.recep)
-    if last.verb == "open":
-        templates = (
-            "Opening the {recep} was unnecessary: nothing in it is needed.",
-            "There was no need to open the {recep}.",
-        )
-        return _pick(templates, *key).format(recep=last.recep)
+    if last.verb in _DONE:
+        return f"{_DONE[last.verb][1]} the {last.obj} was not what the task asks for."
     if last.verb == "close":
-        return _pick(("Closing the {recep} wasted a turn.", "There was no need to close the {recep}."), *key).format(
-            recep=last.recep
-        )
-    if last.verb in _TREATMENT:
-        return f"{_TREATMENT[last.verb][1]} the {last.obj} with the {last.recep} was not what the task needs now."
-    if last.verb in ("look", "inventory", "examine"):
-        templates = (
-            "The last action, {cmd}, only looked around and did not bring the task closer.",
-            "Using a turn to {cmd} did not move the task forward.",
-        )
-        return _pick(templates, *key).format(cmd=last.text)
+        return f"Closing the {last.recep} wasted a turn."
     return f"The last action, {last.text}, did not bring the task closer."
 
 
@@ -239,9 +160,8 @@ def reflect(state: TeacherState) -> str:
     """Write the teacher's reflection on one turn.
 
     Returns:
-        Two or three sentences. Unless the task is done, the last one ends with "the best action now is to
-        <plan[0]>." After a wrong command (see :func:`is_wrong`) or an invalid index the reflection is corrective:
-        what went wrong, then how to recover.
+        One or two sentences; unless the task is done, the last is ``Next: <command>.`` with the command exactly as
+        the action list shows it. After a deliberate mistake or an invalid index the reflection is corrective.
     """
     if state.won:
         templates = (
@@ -250,12 +170,10 @@ def reflect(state: TeacherState) -> str:
             "Done: I managed to {task}.",
         )
         return _pick(templates, state.task, state.step, "done").format(task=state.task)
-    if not state.plan:
+    if state.move is None:
         return f"I see no way to finish the task ({state.task}) from here."
-    recommendation = f"{RECOMMENDATION} {state.plan[0]}."
+    recommendation = f"{RECOMMENDATION} {state.move.command}."
     reason = _reason(state)
-    if state.last_invalid or is_wrong(state.previous_plan, state.plan):
-        return f"{_mistake(state)} To recover: {reason}, so {recommendation}"
-    situation = _situation(state)
-    sentence = f"{reason[0].upper()}{reason[1:]}, so {recommendation}"
-    return f"{situation} {sentence}" if situation else sentence
+    if state.last_invalid or state.last_mistake:
+        return f"{_mistake(state)} To recover: {reason} {recommendation}"
+    return f"{reason} {recommendation}"

@@ -28,22 +28,29 @@ from environments.alfworld import (
     TASK_TYPES,
     ALFWorldEnv,
     GameDataError,
+    Goal,
+    Memory,
     TeacherState,
     catalog,
+    choose,
     find_games,
     generate_scene,
     generated_games,
+    mistake_actions,
     parse_command,
     reflect,
     scene_seed,
+    search_order,
     write_scene,
 )
+from environments.alfworld.grounding import ungrounded
 from environments.alfworld.task_types import GOALS
 
-ENV_ID = "ReflectRL/ALFWorld-v0"
+ENV_ID = "ReflectRL/ALFWorld-v1"
 SCENES_PER_TYPE = 3
 INFO_KEYS = {
     "actions",
+    "teacher_action",
     "oracle_action",
     "mistake_actions",
     "success",
@@ -75,14 +82,16 @@ def env(engine_installed, tmp_path_factory):
     env.close()
 
 
-def play_oracle(env, game_id):
-    """Play one game with the oracle; return the rewards, the last step's flags and the infos."""
+def play_oracle(env, game_id, key="teacher_action"):
+    """Play one game with the searching teacher (or the planner: ``key="oracle_action"``); return the rewards, the
+    last step's flags and the infos."""
     observation, info = env.reset(options={"game": game_id})
     infos, rewards = [info], []
     terminated = truncated = False
     while not (terminated or truncated):
-        assert info["actions"][info["oracle_action"]] == info["expert_plan"][0]
-        observation, reward, terminated, truncated, info = env.step(info["oracle_action"])
+        if key == "oracle_action":
+            assert info["actions"][info["oracle_action"]] == info["expert_plan"][0]
+        observation, reward, terminated, truncated, info = env.step(info[key])
         infos.append(info)
         rewards.append(reward)
     return rewards, terminated, truncated, infos
@@ -94,7 +103,7 @@ def play_oracle(env, game_id):
 def test_registering_does_not_import_alfworld():
     code = (
         "import sys, gymnasium, environments; "
-        "assert 'ReflectRL/ALFWorld-v0' in gymnasium.registry; "
+        "assert 'ReflectRL/ALFWorld-v1' in gymnasium.registry; "
         "import environments.alfworld; "
         "bad = [m for m in ('alfworld', 'textworld', 'fast_downward') if m in sys.modules]; "
         "assert not bad, bad"
@@ -154,27 +163,80 @@ def test_scene_generator_filters_and_errors():
     assert scene_seed(0, "pick_and_place_simple", 1) != scene_seed(1, "pick_and_place_simple", 1)
 
 
-def test_teacher_reflections_without_engine():
-    plan = (
-        "go to fridge 1",
-        "open fridge 1",
-        "take tomato 1 from fridge 1",
-        "go to countertop 1",
-        "move tomato 1 to countertop 1",
+ROOM = "You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a fridge 1, a countertop 1."
+TOMATO = Goal("pick_and_place_simple", "Tomato", "CounterTop")
+PLAN = ("go to fridge 1", "open fridge 1", "take tomato 1 from fridge 1", "go to countertop 1", "move tomato 1 to "
+        "countertop 1")  # fmt: skip
+
+
+def test_memory_reads_the_engine_answers():
+    memory = Memory.from_room(ROOM)
+    assert memory.receptacles == ("cabinet 1", "fridge 1", "countertop 1") and memory.lines(2) == [
+        "Holding: nothing.", "Not checked: cabinet 1, fridge 1, and 1 more."]  # fmt: skip
+    memory.observe("You arrive at fridge 1. The fridge 1 is closed.")
+    assert memory.location == "fridge 1" and "fridge 1" in memory.closed and not memory.checked("fridge 1")
+    memory.observe("You open the fridge 1. The fridge 1 is open. In it, you see a egg 2, and a tomato 1.")
+    assert memory.contents == {"fridge 1": ("egg 2", "tomato 1")} and not memory.closed
+    memory.observe("You arrive at countertop 1. On the countertop 1, you see nothing.")
+    assert list(memory.contents) == ["countertop 1", "fridge 1"]  # the most recent first
+    memory.observe("You pick up the tomato 1 from the fridge 1.")
+    assert memory.holding == "tomato 1" and memory.contents["fridge 1"] == ("egg 2",)
+    memory.observe("You move the tomato 1 to the countertop 1.")
+    assert memory.holding is None and memory.where("tomato 1") == "countertop 1"
+    assert memory.lines(1)[1] == "Checked: countertop 1 (tomato 1), and 1 more."
+
+
+def test_the_teacher_searches_before_it_uses_the_plan():
+    assert search_order(["cabinet 1", "fridge 1", "countertop 2", "countertop 1"], "Tomato") == [
+        "countertop 1",
+        "countertop 2",
+        "fridge 1",
+        "cabinet 1",
+    ]  # fmt: skip  (a cabinet cannot hold a tomato)
+    memory = Memory.from_room(ROOM)
+    actions = ["go to cabinet 1", "go to countertop 1", "go to fridge 1"]
+    move = choose(TOMATO, memory, PLAN, actions)
+    assert (move.command, move.kind) == ("go to countertop 1", "search")  # not the planner's fridge: it is unseen
+    text = reflect(TeacherState("put a tomato in countertop", TOMATO, memory, move))
+    assert (
+        text.endswith(f"{RECOMMENDATION} go to countertop 1.") and "fridge" not in text and not ungrounded(text, [ROOM])
     )
-    state = TeacherState(task="put a tomato in countertop", plan=plan)
-    text = reflect(state)
-    assert text.endswith(f"{RECOMMENDATION} go to fridge 1.") and "fridge 1" in text and "To recover" not in text
-    assert reflect(state) == text  # deterministic
-    detour = TeacherState("put a tomato in countertop", plan, previous_plan=plan, last_command="go to drawer 2", step=1)
-    assert reflect(detour).startswith(("Going to the drawer 2", "The trip to the drawer 2", "Visiting the drawer 2"))
-    assert "To recover" in reflect(detour) and reflect(detour).endswith("go to fridge 1.")
-    invalid = TeacherState("put a tomato in countertop", plan, previous_plan=plan, last_invalid=True, step=1)
-    assert "listed actions" in reflect(invalid) or "list of actions" in reflect(invalid)
-    done = TeacherState("put a tomato in countertop", (), previous_plan=plan[-1:], last_command=plan[-1], won=True)
+    memory.observe("You arrive at countertop 1. On the countertop 1, you see a apple 1.")
+    assert choose(TOMATO, memory, PLAN, actions).command == "go to fridge 1"
+    memory.observe("You arrive at fridge 1. The fridge 1 is closed.")
+    assert choose(TOMATO, memory, PLAN, ["open fridge 1", "go to cabinet 1"]).command == "open fridge 1"
+    memory.observe("You open the fridge 1. The fridge 1 is open. In it, you see a tomato 1.")
+    take = choose(TOMATO, memory, PLAN[2:], ["take tomato 1 from fridge 1", "close fridge 1", "go to cabinet 1"])
+    assert (take.command, take.kind) == ("take tomato 1 from fridge 1", "plan")
+    actions = ["close fridge 1", "go to cabinet 1", "go to countertop 1", "take tomato 1 from fridge 1"]
+    wrong = [actions[i] for i in mistake_actions(TOMATO, memory, actions, take.command)]
+    assert wrong == ["close fridge 1"]  # the cabinet is unchecked, the countertop is the goal's class
+
+
+def test_reflections_after_mistakes_and_at_the_end():
+    memory = Memory.from_room(ROOM)
+    memory.observe("You arrive at countertop 1. On the countertop 1, you see a apple 1.")
+    move = choose(TOMATO, memory, PLAN, ["go to cabinet 1", "go to fridge 1", "take apple 1 from countertop 1"])
+    wrong = TeacherState("put a tomato in countertop", TOMATO, memory, move, "take apple 1 from countertop 1",
+                         last_mistake=True, step=2)  # fmt: skip
+    text = reflect(wrong)
+    assert text.startswith("Taking the apple 1 was a mistake") and "To recover:" in text
+    assert reflect(wrong) == text  # deterministic
+    assert "To recover:" not in reflect(TeacherState("t", TOMATO, memory, move, "go to countertop 1", step=2))
+    invalid = reflect(TeacherState("t", TOMATO, memory, move, last_invalid=True, step=2))
+    assert "listed actions" in invalid or "list of actions" in invalid
+    done = TeacherState("put a tomato in countertop", TOMATO, memory, None, won=True)
     assert RECOMMENDATION not in reflect(done) and "put a tomato in countertop" in reflect(done)
     assert parse_command("take tomato 1 from fridge 1") == parse_command(" take  tomato 1 from fridge 1")
     assert parse_command("heat mug 2 with microwave 1").verb == "heat"
+
+
+def test_the_grounding_check_finds_unseen_facts():
+    seen = [ROOM, "> go to fridge 1\nYou arrive at fridge 1. The fridge 1 is closed."]
+    assert ungrounded("The fridge 1 is closed, so I open it. Next: open fridge 1.", seen) == []
+    assert ungrounded("The tomato 1 I need is in the fridge 1.", seen)  # the privileged v0 sentence
+    assert ungrounded("I have not seen a tomato yet.", [*seen, "In it, you see a tomato 1."])
+    assert ungrounded("I saw the tomato 1 in the fridge 1.", ["Checked: fridge 1 (tomato 1)."])  # not the memory
 
 
 def test_data_path_errors(tmp_path, monkeypatch, engine_installed):
@@ -217,16 +279,43 @@ def test_check_env_passes(engine_installed, tmp_path):
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
-def test_expert_solves_every_generated_scene(env, task_type):
+def test_planner_and_searching_teacher_solve_every_generated_scene(env, task_type):
     game_ids = env.game_ids(task_type)
     assert len(game_ids) == SCENES_PER_TYPE and all(g.startswith(task_type) for g in game_ids)
     for game_id in game_ids:
-        rewards, terminated, truncated, infos = play_oracle(env, game_id)
+        rewards, terminated, truncated, infos = play_oracle(env, game_id, "oracle_action")
         assert terminated and not truncated and infos[-1]["success"]
         assert rewards[-1] == 1.0 and sum(rewards) == 1.0
         assert len(rewards) == len(infos[0]["expert_plan"]) <= env.horizon // 2  # the horizon leaves slack
         assert [i["success"] for i in infos[:-1]] == [False] * len(rewards)
+        searched, terminated, _, _ = play_oracle(env, game_id)
+        assert terminated and len(rewards) <= len(searched) < env.horizon
         assert env.teacher_reflection().startswith(("The task is done", "Task complete", "Done:"))
+
+
+def test_reflections_state_only_what_the_episode_has_shown(env):
+    """Over every scene of the module's environment (3 per task type; the benchmark checks all 96 training scenes),
+    with deliberate mistakes: each reflection passes the grounding check, names the chosen command last and each
+    mistake is followed by a corrective one."""
+    rng = np.random.default_rng(0)
+    mistakes = 0
+    for game_id in env.game_ids():
+        observation, info = env.reset(options={"game": game_id})
+        observations, done, mistaken = [observation], False, False
+        while not done:
+            reflection = env.teacher_reflection()
+            assert ungrounded(reflection, observations) == [], reflection
+            assert ("To recover:" in reflection) == mistaken
+            assert reflection.endswith(f"{RECOMMENDATION} {info['actions'][info['teacher_action']]}.")
+            assert recommended_action(reflection, info["actions"]) == info["teacher_action"]
+            mistaken = bool(info["mistake_actions"]) and rng.random() < 0.3
+            action = int(rng.choice(info["mistake_actions"])) if mistaken else info["teacher_action"]
+            mistakes += mistaken
+            observation, _, terminated, truncated, info = env.step(action)
+            observations.append(observation)
+            done = terminated or truncated
+            assert not (mistaken and done)
+    assert mistakes >= 10
 
 
 def test_observation_actions_and_info(env):
@@ -236,17 +325,18 @@ def test_observation_actions_and_info(env):
     lines = observation.splitlines()
     assert lines[0] == f"Your task is to: {info['task']}."
     assert "hot" in info["task"] or "heat" in info["task"]
-    assert lines[1].startswith("You are in the middle of a room. Looking quickly around you, you see ")
-    assert "help" not in info["actions"] and "look" in info["actions"] and "inventory" in info["actions"]
-    assert all(a.startswith("go to ") for a in info["actions"] if a not in ("look", "inventory"))
+    assert lines[1] == "Holding: nothing." and lines[2].startswith("Not checked: ")
+    assert lines[3].startswith("You are in the middle of a room. Looking quickly around you, you see ")
+    assert not {"help", "look", "inventory"} & set(info["actions"])
+    assert all(a.startswith("go to ") for a in info["actions"])
     assert info["actions"] == env.current_actions and len(info["actions"]) <= env.max_actions
     assert info["actions"][info["oracle_action"]] == info["expert_plan"][0]
     assert env.observation_space.contains(observation)
     for _ in range(5):
-        observation, reward, terminated, truncated, info = env.step(info["oracle_action"])
+        observation, reward, terminated, truncated, info = env.step(info["teacher_action"])
     commands = [line for line in observation.splitlines() if line.startswith("> ")]
     assert len(commands) == env.history_length + 1  # the earlier turns, then the current one; the room is gone
-    assert not observation.splitlines()[1].startswith("You are in the middle")
+    assert "You are in the middle" not in observation and "Checked: " in observation
     assert info["step"] == 5 and env.observation_space.contains(observation)
 
 
@@ -255,7 +345,7 @@ def test_same_seed_same_episode_across_processes(env, tmp_path):
         observation, info = e.reset(seed=seed, options={"stage": "all"})
         trace = [(observation, info["game"], info["expert_plan"])]
         for _ in range(3):
-            choice = info["mistake_actions"][0] if info["mistake_actions"] else info["oracle_action"]
+            choice = info["mistake_actions"][0] if info["mistake_actions"] else info["teacher_action"]
             observation, reward, terminated, truncated, info = e.step(choice)
             trace.append((observation, reward, info["actions"], info["expert_plan"], e.teacher_reflection()))
         return trace
@@ -304,27 +394,24 @@ def test_unknown_stage_in_constructor(engine_installed, tmp_path):
         ALFWorldEnv(stage="expert", scene_dir=tmp_path)
 
 
-def test_teacher_corrects_a_deliberate_mistake(env):
-    _, info = env.reset(seed=2, options={"stage": "pick_clean_then_place_in_recep"})
-    reflection = env.teacher_reflection()
-    assert reflection.endswith(f"{RECOMMENDATION} {info['expert_plan'][0]}.")
-    assert recommended_action(reflection, info["actions"]) == info["oracle_action"]
-    assert info["mistake_actions"] and info["oracle_action"] not in info["mistake_actions"]
-    assert not set(info["actions"][i] for i in info["mistake_actions"]) & set(info["expert_plan"])
-    plan_before = info["expert_plan"]
-    _, reward, terminated, _, info = env.step(info["mistake_actions"][0])
-    assert not terminated and len(info["expert_plan"]) >= len(plan_before)
-    reflection = env.teacher_reflection()
-    assert "To recover" in reflection
-    assert recommended_action(reflection, info["actions"]) == info["oracle_action"]
+def test_v0_is_retired_with_a_pointer_to_v1():
+    with pytest.raises(ValueError, match="ALFWorld-v0 is retired.*ReflectRL/ALFWorld-v1"):
+        gym.make("ReflectRL/ALFWorld-v0")
+
+
+def test_no_mistake_on_the_last_turn(env, monkeypatch):
+    monkeypatch.setattr(env, "horizon", 2)
+    _, info = env.reset(seed=4, options={"stage": "pick_and_place_simple"})
+    _, _, _, _, info = env.step(info["teacher_action"])
+    assert info["mistake_actions"] == []  # a mistake now would end the episode before any correction
 
 
 def test_truncation_at_the_horizon(env, monkeypatch):
     monkeypatch.setattr(env, "horizon", 2)
     _, info = env.reset(seed=4, options={"stage": "pick_two_obj_and_place"})
-    env.step(info["actions"].index("look"))
-    _, reward, terminated, truncated, info = env.step(info["actions"].index("look"))
-    assert (terminated, truncated, info["success"], reward) == (False, True, False, 0.0)
+    env.step(env.max_actions - 1)  # invalid indices: nothing happens
+    _, reward, terminated, truncated, info = env.step(env.max_actions - 1)
+    assert (terminated, truncated, info["success"], reward) == (False, True, False, -0.1)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
 
@@ -338,9 +425,9 @@ def test_async_methods_overlap_two_engines(env, tmp_path, monkeypatch):
         other.reset_async(seed=5)
         (obs_a, info_a), (obs_b, info_b) = env.reset_wait(), other.reset_wait()
         assert obs_a == obs_b and info_a["game"] == info_b["game"]
-        assert len(info_b["actions"]) <= 4 and info_b["actions"][info_b["oracle_action"]] == info_b["expert_plan"][0]
-        env.step_async(info_a["oracle_action"])
-        other.step_async(info_b["oracle_action"])
+        assert len(info_b["actions"]) <= 4 and info_b["expert_plan"][0] in info_b["actions"]
+        env.step_async(info_a["teacher_action"])
+        other.step_async(info_b["teacher_action"])
         result_a, result_b = env.step_wait(), other.step_wait()
         assert result_a[4]["expert_plan"] == result_b[4]["expert_plan"]
         with pytest.raises(RuntimeError, match="step_async"):
