@@ -59,6 +59,11 @@ def lora_targets(model: nn.Module, target_modules: list[str] | str | None) -> tu
     return LORA_TARGETS[model_type]
 
 
+def converted_dir(gguf: str | Path) -> Path:
+    """Where :func:`convert_gguf` writes a GGUF file by default: ``runs/models/<file name without .gguf>``."""
+    return DEFAULT_MODELS_DIR / Path(gguf).stem
+
+
 def is_gguf(name_or_path: str | Path) -> bool:
     """Whether ``name_or_path`` names a GGUF file."""
     return str(name_or_path).lower().endswith(".gguf")
@@ -129,7 +134,7 @@ def convert_gguf(gguf: str | Path | None = None, output_dir: str | Path | None =
         >>> model, tokenizer = load_backbone(BackboneSpec(name_or_path=str(directory)))
     """
     source = Path(gguf).expanduser() if gguf is not None else installed_smollm2()
-    target = Path(output_dir) if output_dir is not None else DEFAULT_MODELS_DIR / source.name[: -len(".gguf")]
+    target = Path(output_dir) if output_dir is not None else converted_dir(source)
     if (target / "config.json").is_file():
         return target
     model, tokenizer = load_gguf(source)

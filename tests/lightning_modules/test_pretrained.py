@@ -1,6 +1,7 @@
 """Real pretrained backbones, on a tiny Llama with SmolLM2's tokenizer kind and chat template (nothing downloaded)."""
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -164,3 +165,20 @@ def test_the_bundled_smollm2_converts_once_and_scores_actions(request):
     with torch.no_grad():
         logits = head(model.eval(), batch["input_ids"], batch["attention_mask"], batch["num_actions"])
     assert torch.isfinite(logits[0, :3]).all() and torch.isinf(logits[0, 3:]).all()
+
+
+@pytest.mark.parametrize("reflection", ["model", "null"])
+def test_an_untrained_folder_is_evaluated_zero_shot_as_policy_and_reflection_model(llama, tmp_path, reflection):
+    from lightning_modules.lightning_cli import run_lightning_cli
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi" / "smollm2_reflect_rl.yaml"
+    cli = run_lightning_cli(
+        ["test", "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}",
+         "--trainer.enable_progress_bar=false", f"--model.init_args.backbone.name_or_path={llama}",
+         f"--model.init_args.reflection={llama if reflection == 'model' else 'null'}",
+         "--model.init_args.val_rollouts=2", "--data.num_envs=2", "--data.max_reflection_tokens=8"]
+    )  # fmt: skip
+    metrics = cli.trainer.callback_metrics
+    assert 0 <= float(metrics["test/success_rate"]) <= 1 and "test/success_rate_sampled" in metrics
+    if reflection == "null":  # no analysis in the prompt, so nothing to follow
+        assert "test/follows_reflection" not in metrics
