@@ -182,3 +182,17 @@ def test_an_untrained_folder_is_evaluated_zero_shot_as_policy_and_reflection_mod
     assert 0 <= float(metrics["test/success_rate"]) <= 1 and "test/success_rate_sampled" in metrics
     if reflection == "null":  # no analysis in the prompt, so nothing to follow
         assert "test/follows_reflection" not in metrics
+
+
+def test_an_untrained_folder_is_validated_zero_shot_as_reflection_model(llama, tmp_path):
+    from lightning_modules.lightning_cli import run_lightning_cli
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "dangerous_taxi" / "smollm2_reflection_sft.yaml"
+    cli = run_lightning_cli(
+        ["validate", "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}",
+         "--trainer.enable_progress_bar=false", f"--model.init_args.backbone.name_or_path={llama}",
+         "--model.init_args.generate_samples=2", "--data.val_episodes=1", "--data.num_envs=1",
+         "--data.max_reflection_tokens=8"]
+    )  # fmt: skip
+    metrics = cli.trainer.callback_metrics
+    assert float(metrics["val/perplexity"]) > 1 and 0 <= float(metrics["val/recommendation_accuracy"]) <= 1
