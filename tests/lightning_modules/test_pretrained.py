@@ -196,3 +196,26 @@ def test_an_untrained_folder_is_validated_zero_shot_as_reflection_model(llama, t
     )  # fmt: skip
     metrics = cli.trainer.callback_metrics
     assert float(metrics["val/perplexity"]) > 1 and 0 <= float(metrics["val/recommendation_accuracy"]) <= 1
+
+
+def test_a_gguf_file_and_an_adapter_on_a_gguf_base_load_through_the_gguf_loader(llama, tmp_path, monkeypatch):
+    import json
+
+    import lightning_modules.backbone as backbone
+
+    model, tokenizer = load_backbone(BackboneSpec(name_or_path=llama, lora=LoRASpec(r=2)))
+    export = backbone.export_backbone(model, tokenizer, tmp_path / "adapter")
+    config = json.loads((export / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "base.gguf")  # as when trained on a .gguf name_or_path
+    (export / "adapter_config.json").write_text(json.dumps(config))
+    loaded = []
+
+    def fake_load_gguf(path, dtype):
+        loaded.append(str(path))
+        return load_backbone(BackboneSpec(name_or_path=llama))
+
+    monkeypatch.setattr(backbone, "load_gguf", fake_load_gguf)
+    load_backbone(BackboneSpec(name_or_path=str(tmp_path / "model.GGUF")))
+    adapter, _ = load_backbone(BackboneSpec(name_or_path=str(export)))
+    assert loaded == [str(tmp_path / "model.GGUF"), str(tmp_path / "base.gguf")]
+    assert any("lora_" in name for name, _ in adapter.named_parameters())
