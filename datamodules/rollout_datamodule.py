@@ -252,16 +252,19 @@ class RolloutDataModule(L.LightningDataModule):
             raise ValueError(f"Bad data options in {', '.join(map(str, configs))}: {error}") from None
 
     # -- what the LightningModule and callbacks call ----------------------------------------------------------------
-    def bind(self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True) -> None:
+    def bind(
+        self, tokenizer, examples: ExampleKind = "policy", with_reflection: bool = True, chat_template: bool = False
+    ) -> None:
         """Set the tokenizer and the kind of example to yield (called by the module in ``setup``).
 
-        ``examples="rollout"``: each training item is ``{"envs", "seeds"}`` for the module to play.
+        ``examples="rollout"``: each training item is ``{"envs", "seeds"}`` for the module to play. ``chat_template``:
+        the backbone's option of that name (prompts wrapped in the tokenizer's chat template).
         """
         if examples not in ("reflection", "policy", "rollout"):
             raise ValueError(f"examples must be 'reflection', 'policy' or 'rollout', got {examples!r}.")
         hp = self.hparams
         self.encoder = PromptEncoder(
-            tokenizer, hp.max_prompt_tokens, hp.max_reflection_tokens, hp.max_reflection_prompt_tokens
+            tokenizer, hp.max_prompt_tokens, hp.max_reflection_tokens, hp.max_reflection_prompt_tokens, chat_template
         )
         self.examples = examples
         self.with_reflection = with_reflection

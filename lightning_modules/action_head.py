@@ -37,17 +37,18 @@ class ActionHead(nn.Module):
 
     def __init__(self, tokenizer, max_actions: int) -> None:
         super().__init__()
-        ids = []
-        for index in range(max_actions):
-            text = format_action_answer(index)
-            pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(pieces) != 1:
-                raise ValueError(
-                    f"The action label {text!r} is {len(pieces)} tokens in this tokenizer, so {max_actions} actions "
-                    f"cannot be scored in one pass; it supports {index} actions. Use fewer actions (max_actions) or "
-                    "the embedded tokenizer with more labels (tiny.num_labels)."
-                )
-            ids.append(pieces[0])
+        labels = [format_action_answer(index) for index in range(max_actions)]
+        pieces = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in labels]
+        split = [index for index, ids in enumerate(pieces) if len(ids) != 1]
+        if split:
+            named = ", ".join(f"{labels[i]!r} is {len(pieces[i])} tokens" for i in split)
+            raise ValueError(
+                f"Action labels that are not single tokens in this tokenizer: {named}; so {max_actions} actions "
+                f"cannot be scored in one pass (it supports {split[0]} actions). Use fewer actions (max_actions), the "
+                "embedded tokenizer with more labels (tiny.num_labels), or a model whose tokenizer has these labels "
+                "as single tokens."
+            )
+        ids = [row[0] for row in pieces]
         self.max_actions = max_actions
         self.register_buffer("label_ids", torch.tensor(ids, dtype=torch.long), persistent=False)
 

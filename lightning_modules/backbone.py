@@ -1,6 +1,8 @@
 """Backbone loading, in one place: a Hugging Face causal LM (optionally with LoRA) or the embedded tiny GPT-2.
 
 * ``BackboneSpec(name_or_path="gpt2-xl", lora=LoRASpec(r=16))``: a hub model or a local directory, like the paper's.
+* ``BackboneSpec(name_or_path="model.gguf")``: a GGUF file, dequantised (:mod:`lightning_modules.pretrained`, which
+  also converts the bundled SmolLM2-135M-Instruct into a directory: ``reflect-rl convert-gguf``).
 * ``BackboneSpec()``: the embedded default, a tiny GPT-2 built from :class:`TinyGPT2Spec` with a byte-level BPE
   tokenizer trained in seconds on the environment's own text. Nothing is downloaded.
 
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from datamodules.prompt import ACTION_LABELS, SECTION_MARKERS
+from lightning_modules.pretrained import is_gguf, load_gguf, lora_targets
 
 #: The end-of-text token of the embedded tokenizer (GPT-2's name for it), also used for padding.
 END_OF_TEXT = "<|endoftext|>"
@@ -59,7 +62,9 @@ class LoRASpec:
         r: Rank.
         alpha: Scaling numerator (``lora_alpha``).
         dropout: Dropout on the adapter's input.
-        target_modules: Module names to adapt (GPT-2: ``c_attn``, ``c_proj``, ``c_fc``); ``None`` = peft's default.
+        target_modules: Module names to adapt, or ``"auto"`` (or ``None``) for the architecture's attention and MLP
+            projections (GPT-2: ``c_attn``, ``c_proj``, ``c_fc``; Llama: ``q_proj`` ... ``down_proj``; see
+            :data:`lightning_modules.pretrained.LORA_TARGETS`).
 
     Example:
         >>> spec = BackboneSpec(name_or_path="gpt2-xl", lora=LoRASpec(r=16, alpha=32, dropout=0.05))
@@ -69,7 +74,7 @@ class LoRASpec:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] | None = field(default_factory=lambda: ["c_attn", "c_proj", "c_fc"])
+    target_modules: list[str] | str | None = "auto"
 
 
 @dataclass
@@ -77,13 +82,17 @@ class BackboneSpec:
     """Which causal LM a player uses.
 
     Args:
-        name_or_path: A Hugging Face hub name (``gpt2-xl``) or a local directory (an export of an earlier stage, full
-            model or LoRA adapter). ``None`` builds the embedded tiny GPT-2 from ``tiny``.
+        name_or_path: A Hugging Face hub name (``gpt2-xl``), a local directory (an export of an earlier stage, full
+            model or LoRA adapter, or a converted GGUF model) or a ``.gguf`` file. ``None`` builds the embedded tiny
+            GPT-2 from ``tiny``.
         tiny: Size of the embedded model when ``name_or_path`` is ``None``.
         lora: Wrap the model in a new LoRA adapter (only the adapter trains). An exported adapter directory loads
             back as an adapter without this.
         dtype: ``float32``, ``bfloat16`` or ``float16`` for the weights.
         gradient_checkpointing: Trade compute for memory (GPU profiles).
+        chat_template: Wrap every prompt in the tokenizer's chat template (instruct models): the prompt becomes the
+            user's turn and its last section marker opens the assistant's (``datamodules.encoding.chat_prompt``).
+            All three stages of a profile must agree: the reflection model reads the policy stage's prompts.
 
     Example:
         >>> BackboneSpec()  # the embedded tiny GPT-2, nothing downloaded
@@ -96,6 +105,7 @@ class BackboneSpec:
     lora: LoRASpec | None = None
     dtype: str = "float32"
     gradient_checkpointing: bool = False
+    chat_template: bool = False
 
     def __post_init__(self) -> None:
         # `--model.init_args.backbone.name_or_path=null` on the command line arrives as the string "None".
@@ -219,6 +229,8 @@ def _load_pretrained(name_or_path: str, dtype: torch.dtype, option: str | None =
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(os.path.expanduser(name_or_path))
+    if is_gguf(name_or_path):
+        return load_gguf(path, dtype)
     if _is_local(name_or_path):
         if not path.is_dir():
             named = (
@@ -229,13 +241,10 @@ def _load_pretrained(name_or_path: str, dtype: torch.dtype, option: str | None =
             raise FileNotFoundError(
                 f"Model directory {path} does not exist. Run the stage that exports it first, or point {named} at an "
                 "export of an earlier stage (a directory with config.json or adapter_config.json) or at a Hugging "
-                "Face hub name."
+                "Face hub name. A GGUF model (SmolLM2): `reflect-rl convert-gguf --output-dir DIR` writes DIR."
             )
         if (path / "adapter_config.json").is_file():
-            from peft import AutoPeftModelForCausalLM
-
-            model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, dtype=dtype)
-            return model, AutoTokenizer.from_pretrained(path)
+            return _load_adapter(path, dtype), AutoTokenizer.from_pretrained(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
                 f"{path} holds no model: no config.json (full model) or adapter_config.json (LoRA adapter). "
@@ -257,6 +266,16 @@ def _load_pretrained(name_or_path: str, dtype: torch.dtype, option: str | None =
             "HF_HUB_OFFLINE=1 to use the local cache only)."
         ) from None
     return model, tokenizer
+
+
+def _load_adapter(path: Path, dtype: torch.dtype) -> nn.Module:
+    """A LoRA adapter export on its base model (a base that is a GGUF file is loaded with :func:`load_gguf`)."""
+    from peft import AutoPeftModelForCausalLM, PeftConfig, PeftModel
+
+    base = PeftConfig.from_pretrained(path).base_model_name_or_path or ""
+    if not is_gguf(base):
+        return AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, dtype=dtype)
+    return PeftModel.from_pretrained(load_gguf(base, dtype)[0], path, is_trainable=True)
 
 
 def load_backbone(
@@ -291,19 +310,22 @@ def load_backbone(
         model, tokenizer = _load_pretrained(spec.name_or_path, dtype, option)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = "left"
     if spec.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if spec.lora is not None:
         from peft import LoraConfig, get_peft_model
 
+        target_modules, fan_in_fan_out = lora_targets(model, spec.lora.target_modules)
         config = LoraConfig(
             r=spec.lora.r,
             lora_alpha=spec.lora.alpha,
             lora_dropout=spec.lora.dropout,
-            target_modules=spec.lora.target_modules,
+            target_modules=target_modules,
             task_type="CAUSAL_LM",
-            fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2",
+            fan_in_fan_out=fan_in_fan_out,
         )
         model = get_peft_model(model, config)
     return model, tokenizer
@@ -328,6 +350,8 @@ def export_backbone(model: nn.Module, tokenizer: object, directory: str | Path) 
 def backbone_state(model: nn.Module, tokenizer) -> dict:
     """What a Lightning checkpoint needs, besides the weights, to rebuild a full (non-LoRA) backbone."""
     special = {name: getattr(tokenizer, name) for name in ("bos_token", "eos_token", "pad_token")}
+    if getattr(tokenizer, "chat_template", None):
+        special["chat_template"] = tokenizer.chat_template
     return {"config": model.config.to_dict(), "tokenizer": tokenizer.backend_tokenizer.to_str(), "special": special}
 
 

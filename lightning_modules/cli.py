@@ -12,6 +12,7 @@ Subcommands:
     export-dataset  write a config's teacher rollout (rule-based or LLM teacher) as a JSONL SFT dataset
     evaluate-llm    play held-out episodes with a model behind an OpenAI-compatible endpoint, print the table
     check-env       check an environment (a gymnasium id or module:Class) against the contract, report in words
+    convert-gguf    convert a GGUF model (default: SmolLM2-135M-Instruct of `make smollm2`) into a Hugging Face folder
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def _evaluate_llm(argv: list[str]) -> int:
 
 def _check_env(argv: list[str]) -> int:
     from environments.check import main
+
+    return main(argv)
+
+
+def _convert_gguf(argv: list[str]) -> int:
+    from lightning_modules.pretrained import main
 
     return main(argv)
 
@@ -250,6 +257,7 @@ COMMANDS = {
     "export-dataset": _export_dataset,
     "evaluate-llm": _evaluate_llm,
     "check-env": _check_env,
+    "convert-gguf": _convert_gguf,
 }
 
 

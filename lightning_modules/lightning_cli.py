@@ -54,15 +54,19 @@ def check_export(option: str, value: Any) -> None:
         FileNotFoundError: naming the option, the directory and what to do.
     """
     from lightning_modules.backbone import _is_local
+    from lightning_modules.pretrained import is_gguf
 
     if not isinstance(value, str) or value in ("teacher", "None", "null", "") or not _is_local(value):
         return
     path = Path(os.path.expanduser(value))
+    if is_gguf(value) and path.is_file():
+        return
     flag = f"--model.init_args.{option}"
     if not path.is_dir():
         raise FileNotFoundError(
             f"{flag}: {value} does not exist. Run the stage that exports it first, or point {flag} at an export of "
-            "an earlier stage (a directory with config.json or adapter_config.json)."
+            "an earlier stage (a directory with config.json or adapter_config.json); a converted GGUF model "
+            "(SmolLM2) comes from `reflect-rl convert-gguf` (docs/smollm2.md)."
         )
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
         raise FileNotFoundError(

@@ -95,7 +95,12 @@ class PolicySFTModule(ReflectingPolicyModule):
     def setup(self, stage: str) -> None:
         self.build_backbone()
         datamodule = self.datamodule()
-        datamodule.bind(self.tokenizer, examples="policy", with_reflection=self.reflection is not None)
+        datamodule.bind(
+            self.tokenizer,
+            examples="policy",
+            with_reflection=self.reflection is not None,
+            chat_template=self.backbone_spec.chat_template,
+        )
         self.build_agent()
         self.own_generator.manual_seed(datamodule.hparams.seed)
         if self.hparams.own_reflections > 0 and self.reflection is not None:  # None: no analysis to mix

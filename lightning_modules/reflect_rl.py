@@ -158,7 +158,7 @@ class ReflectRLModule(ReflectingPolicyModule):
                 "ReflectRLModule starts from a trained policy: set backbone.name_or_path to the stage-2 export."
             )
         self.build_backbone()
-        self.datamodule().bind(self.tokenizer, examples="rollout")
+        self.datamodule().bind(self.tokenizer, examples="rollout", chat_template=self.backbone_spec.chat_template)
         episodes = self.datamodule().hparams.episodes_per_step
         if episodes % self.hparams.group_size:
             raise ValueError(

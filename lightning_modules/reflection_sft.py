@@ -62,7 +62,7 @@ class ReflectionSFTModule(BackboneModule):
 
     def setup(self, stage: str) -> None:
         self.build_backbone()
-        self.datamodule().bind(self.tokenizer, examples="reflection")
+        self.datamodule().bind(self.tokenizer, examples="reflection", chat_template=self.backbone_spec.chat_template)
 
     def forward(self, batch: dict[str, Any]) -> Any:
         mask = batch["attention_mask"]

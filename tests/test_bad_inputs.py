@@ -198,7 +198,7 @@ def test_a_missing_reflection_export_names_the_reflection_option(tmp_path, capsy
 
 
 COMMANDS = ["fit", "validate", "test", "pipeline", "demo", "play", "make-tasks", "import-tasks", "export-dataset",
-            "evaluate-llm", "check-env"]  # fmt: skip
+            "evaluate-llm", "check-env", "convert-gguf"]  # fmt: skip
 
 
 def every_command_with_a_bad_input(tmp_path):
@@ -216,6 +216,7 @@ def every_command_with_a_bad_input(tmp_path):
         "export-dataset": ["export-dataset", "--config", str(tmp_path / "dir"), "--episodes", "1", "--output", "o"],
         "evaluate-llm": ["evaluate-llm", "--config", str(tmp_path / "missing.yaml")],
         "check-env": ["check-env", "ReflectRL/DangerousTaxi-v0", "--kwargs", "{not json"],
+        "convert-gguf": ["convert-gguf", "--gguf", str(tmp_path / "missing.gguf"), "--output-dir", str(tmp_path / "o")],
     }
 
 

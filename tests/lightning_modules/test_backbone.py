@@ -80,7 +80,7 @@ def test_a_tokenizer_without_single_token_labels_is_a_clear_error():
 
     tokenizer = train_tokenizer(["no labels here, only words and more words"] * 20, vocab_size=300, num_labels=3)
     ActionHead(tokenizer, max_actions=3)
-    with pytest.raises(ValueError, match=r"' D' is 2 tokens .* supports 3 actions"):
+    with pytest.raises(ValueError, match=r"' D' is 2 tokens, ' E' is 2 tokens.* supports 3 actions"):
         ActionHead(tokenizer, max_actions=6)
 
 
