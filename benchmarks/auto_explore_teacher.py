@@ -2,12 +2,14 @@
 
 Usage:
     python benchmarks/auto_explore_teacher.py [--config configs/auto_explore/reflect_rl.yaml] [--split test]
+        [--horizon 15]
 
 The environment is built from the config's ``data`` section (``env_kwargs`` overridden by ``<split>_env_kwargs``),
 so the numbers are those of the held-out sets the pipeline evaluates on. Each task is played once per policy, from
 the root (``reset(options={"task_id": ...})``); the uniform policy draws among the admissible actions with a fixed
-seed. Also printed: the tasks the generator dropped because ``cat`` would not show their evidence, the share of
-tasks whose evidence the target's view shows, and the longest observation.
+seed. Success is also broken down by the target's depth (the curriculum stages); ``--horizon`` overrides the turns
+per episode. Also printed: the tasks the generator dropped because ``cat`` would not show their evidence, the share
+of tasks whose evidence the target's view shows, and the longest observation.
 """
 
 from __future__ import annotations
@@ -36,10 +38,16 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-def play(env: AutoExploreV1Env, policy: Policy, seed: int = 0) -> tuple[float, float, int]:
-    """Play every task of ``env`` once with ``policy``; return the success rate, mean turns, longest observation."""
+def play(env: AutoExploreV1Env, policy: Policy, seed: int = 0) -> tuple[float, float, int, dict[int, tuple[int, int]]]:
+    """Play every task of ``env`` once with ``policy``.
+
+    Returns:
+        The success rate, the mean turns, the longest observation and ``{depth: (successes, tasks)}``.
+
+    """
     rng = np.random.default_rng(seed)
-    successes, turns, longest = 0, 0, 0
+    turns, longest = 0, 0
+    by_depth: dict[int, list[int]] = {}
     for task in env.tasks:
         observation, info = env.reset(seed=seed, options={"task_id": task.task_id})
         longest = max(longest, len(observation))
@@ -47,8 +55,12 @@ def play(env: AutoExploreV1Env, policy: Policy, seed: int = 0) -> tuple[float, f
         while not done:
             observation, _, terminated, truncated, info = env.step(policy(info, rng))
             longest, turns, done = max(longest, len(observation)), turns + 1, terminated or truncated
-        successes += bool(info["success"])
-    return successes / len(env.tasks), turns / len(env.tasks), longest
+        counts = by_depth.setdefault(task.depth, [0, 0])
+        counts[0] += bool(info["success"])
+        counts[1] += 1
+    successes = sum(won for won, _ in by_depth.values())
+    depths = {depth: (won, total) for depth, (won, total) in sorted(by_depth.items())}
+    return successes / len(env.tasks), turns / len(env.tasks), longest, depths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/auto_explore/reflect_rl.yaml")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--horizon", type=int, default=None, help="turns per episode (default: the config's)")
     args = parser.parse_args(argv)
     data = load_stage_config(args.config)["data"]
     kwargs = {**data.get("env_kwargs", {}), **data.get(f"{args.split}_env_kwargs", {})}
     request = kwargs.pop("tasks")
+    if args.horizon is not None:
+        kwargs["horizon"] = args.horizon
     cat_chars = kwargs.get("cat_chars", 600)
     dropped: Counter[str] = Counter()
     tasks = generate_from_request(request, kwargs.get("max_actions", 64), cat_chars, dropped)
@@ -70,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"config {args.config}, split {args.split}: {len(env.tasks)} tasks, horizon {env.horizon}")
     print(f"evidence shown when the target is read: {shown}/{len(env.tasks)}; dropped at generation: {dict(dropped)}")
-    print(f"{'policy':<24} {'success':>8} {'turns':>6} {'longest obs':>12}")
+    print(f"{'policy':<24} {'success':>8} {'turns':>6} {'longest obs':>12}  success by target depth")
     for name, policy in POLICIES.items():
-        rate, turns, longest = play(env, policy)
-        print(f"{name:<24} {rate:>8.1%} {turns:>6.1f} {longest:>12}")
+        rate, turns, longest, depths = play(env, policy)
+        by_depth = "  ".join(f"{depth}: {won}/{total} ({won / total:.0%})" for depth, (won, total) in depths.items())
+        print(f"{name:<24} {rate:>8.1%} {turns:>6.1f} {longest:>12}  {by_depth}")
     return 0
 
 

@@ -115,9 +115,11 @@ def _actions_problem(info: dict[str, Any], space: gym.Space) -> str | None:
         return f"info['actions'] must hold strings, found {', '.join(kinds)}"
     if isinstance(space, gym.spaces.Discrete) and len(actions) > space.n:
         return f"{len(actions)} admissible actions but the action space is Discrete({space.n})"
+    for key in ("oracle_action", "teacher_action"):
+        index = info.get(key)
+        if index is not None and not (isinstance(index, Integral) and 0 <= int(index) < len(actions)):
+            return f"info[{key!r}] = {index!r} is not an index into the {len(actions)} admissible actions"
     oracle = info.get("oracle_action")
-    if oracle is not None and not (isinstance(oracle, Integral) and 0 <= int(oracle) < len(actions)):
-        return f"info['oracle_action'] = {oracle!r} is not an index into the {len(actions)} admissible actions"
     mistakes = info.get("mistake_actions")
     if mistakes is not None:
         if any(not isinstance(m, Integral) or not 0 <= m < len(actions) for m in mistakes):

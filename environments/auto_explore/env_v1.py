@@ -27,6 +27,9 @@ from environments.base import to_observation_text
 #: :func:`~environments.auto_explore.tasks.generate_from_request`) over two packages of the training split, a small
 #: one with shallow targets and one with deep ones, so that every depth has tasks and it takes seconds.
 DEFAULT_TASKS: Mapping[str, Any] = {"packages": ["peft", "lightning"], "max_tasks": 100}
+#: Turns per episode (v0: 15): a search without the target needs more turns than the shortest path, entering and
+#: leaving a folder costs two (docs/pipeline_auto_explore.md compares horizons).
+DEFAULT_HORIZON = 30
 #: Characters of the memory line at most, besides its label.
 MAX_MEMORY_CHARS = 240
 #: Room in the observation besides the question, listing, ``cat`` output and memory: labels, directory, notes.
@@ -57,6 +60,7 @@ class AutoExploreV1Env(AutoExploreEnv):
       that is not the answer, or ``cd ..`` out of a folder that holds one; never ``id``, and never the teacher's or
       the oracle's command.
     * ``available_stages``: the curriculum stages that have tasks (a shallow repository lacks the deep ones).
+    * **A longer horizon**: :data:`DEFAULT_HORIZON` (30) turns by default, v0's 15 being too few for a search.
 
     Args:
         tasks: As for v0; ``None`` (default): :data:`DEFAULT_TASKS`.
@@ -90,6 +94,7 @@ class AutoExploreV1Env(AutoExploreEnv):
         self._knowledge = Knowledge("", "custom", "", "")
         self._plan: Plan | None = None
         self._shown: dict[tuple[str, RelPath], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        kwargs.setdefault("horizon", DEFAULT_HORIZON)
         super().__init__(
             DEFAULT_TASKS if tasks is None else tasks, max_observation_chars=max_observation_chars, **kwargs
         )

@@ -12,8 +12,11 @@ file read (:class:`Knowledge`). Its strategy:
    :func:`candidate_score`, the number of words of the question's subject (split at ``_``, case changes and digits,
    words of 3+ letters, a word matching another when one is a prefix of the other: ``env`` ~ ``envs``) that the
    name shares, plus 0.5 for a folder whose name says it holds what the question asks about (``data/`` for
-   columns, ``docs/`` for headings); ties go to the nearest candidate (fewest commands away), then folders before
-   files (entering a folder shows more names), then by name.
+   columns, ``docs/`` for headings). A file whose name shares no word comes after every unexplored folder: entering
+   a folder shows a listing of new names, reading such a file only one file's items (:data:`UNMATCHED_FILES_LAST`).
+   Ties go to the nearest candidate (fewest commands away), then folders before files, then by name. When no name
+   matches, this is a fixed depth-first order: the nearest unexplored folder (the first listed), down to the bottom
+   and back up, every folder once; then the unmatched files, nearest first.
 3. **Go back up on a miss**: a candidate outside the current folder is reached through ``cd ..`` and folders
    already entered.
 
@@ -51,6 +54,8 @@ EVIDENCE: dict[str, str] = {"function": "def {s}", "class": "class {s}", "column
 FOLDER_BONUS_KINDS = ("column", "heading")
 #: Where files go among candidates of equal score and distance: 1, after folders (entering one shows more names).
 FILE_RANK = 1
+#: Whether a file whose name shares no word with the question waits until every listed folder was entered.
+UNMATCHED_FILES_LAST = True
 _QUESTION_STOPWORDS = frozenset(
     {"which", "what", "where", "file", "files", "find", "the", "that", "this", "with", "does", "defines", "defined"}
 )
@@ -180,21 +185,23 @@ def plan(knowledge: Knowledge) -> Plan:
     words = query_words(knowledge)
     best: tuple | None = None
     for folder, (dirs, files) in knowledge.listings.items():
+        distance = _distance(cwd, folder) + 1
         for name in files:
             path = folder + (name,)
             if path in knowledge.reads or not fits_kind(knowledge.kind, name):
                 continue
-            key = (-candidate_score(knowledge, name, False, words), _distance(cwd, folder) + 1, FILE_RANK, path)
+            score = candidate_score(knowledge, name, False, words)
+            key = (-score, UNMATCHED_FILES_LAST and not score, distance, FILE_RANK, path)
             best = key if best is None or key < best else best
         for name in dirs:
             path = folder + (name,)
             if path in knowledge.listings:
                 continue
-            key = (-candidate_score(knowledge, name, True, words), _distance(cwd, folder) + 1, 1 - FILE_RANK, path)
+            key = (-candidate_score(knowledge, name, True, words), False, distance, 1 - FILE_RANK, path)
             best = key if best is None or key < best else best
     if best is None:
         return Plan(Action(CD, UP) if cwd else _any_action(knowledge))
-    path, is_dir = best[3], best[2] != FILE_RANK
+    path, is_dir = best[4], best[3] != FILE_RANK
     step = _step_towards(cwd, path[:-1]) or Action(CD if is_dir else CAT, path[-1])
     return Plan(step, path, goal_is_dir=is_dir, matched=shared_words(words, path[-1]))
 
@@ -249,9 +256,9 @@ READ_HERE_MATCH = (
     "`{f}` is the best unread match (`{w}`).",
 )
 READ_HERE_PLAIN = (
-    "No unread name matches better than `{f}`, so read it.",
-    "Next unread candidate here: `{f}`.",
-    "Read `{f}` to see what it holds.",
+    "Every listed folder has been entered and no unread name matches, so read `{f}`.",
+    "No folder is left to enter; read the next file, `{f}`.",
+    "With every listed folder explored, read `{f}` to see what it holds.",
 )
 ENTER_MATCH = (
     "`{d}/` shares `{w}` with the question, so enter it.",
@@ -264,9 +271,9 @@ ENTER_ROLE = (
     "`{d}/` is where {what} usually are.",
 )
 ENTER_PLAIN = (
-    "No unexplored name matches better than `{d}/`, so enter it.",
-    "Next unexplored folder: `{d}/`.",
-    "Look inside `{d}/`.",
+    "No unexplored name matches better than `{d}/`, so enter it to see more names.",
+    "Next unexplored folder: `{d}/`; folders come before unmatched files.",
+    "Look inside `{d}/`: its listing shows more names.",
 )
 HEAD_FOR = (
     "Nothing here fits better, so head for `{g}` in `{w}`.",

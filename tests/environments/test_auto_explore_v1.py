@@ -11,6 +11,7 @@ from auto_explore_fixtures import make_repo, make_wide_repo, write
 import environments  # noqa: F401  (registers ReflectRL/...)
 from environments.auto_explore import AutoExploreV1Env, Task, generate_tasks
 from environments.auto_explore.actions import parse_action
+from environments.auto_explore.env_v1 import DEFAULT_HORIZON
 from environments.check import check_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,8 @@ def test_corrective_reflection_follows_a_mistake(tmp_path):
 
 
 def test_teacher_succeeds_where_names_lead_and_backtracks_on_a_miss(tmp_path):
-    env = AutoExploreV1Env(generate_tasks(make_misleading_repo(tmp_path), max_tasks=40, evidence_chars=200), **SMALL)
+    tasks = generate_tasks(make_misleading_repo(tmp_path), max_tasks=40, evidence_chars=200)
+    env = AutoExploreV1Env(tasks, **{**SMALL, "horizon": DEFAULT_HORIZON})
     results = {}
     for task in env.tasks:
         _, info = env.reset(options={"task_id": task.task_id})
@@ -124,6 +126,8 @@ def test_teacher_succeeds_where_names_lead_and_backtracks_on_a_miss(tmp_path):
         results[task.subject] = (info["success"], commands)
     success, commands = results["parse_config_file"]
     assert success and "cd .." in commands and commands.index("cd config") < commands.index("cd misc")
+    # no name matches `helpers.py`: it is read only after every listed folder, `old/` and `tables/` too, was entered
+    assert commands.index("cat helpers.py") > max(commands.index("cd old"), commands.index("cd tables"))
     assert sum(ok for ok, _ in results.values()) >= 0.8 * len(results)
 
 

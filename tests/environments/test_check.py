@@ -90,6 +90,24 @@ class NoTeacher(gym.Env):
         return "a room", 0.0, True, False, {**self._info(), "success": False}
 
 
+class TeacherIndex(NoTeacher):
+    """An oracle and a ``teacher_action`` (by default 2: outside the two admissible actions)."""
+
+    def __init__(self, teacher_action=2) -> None:
+        super().__init__(with_oracle=True)
+        self.teacher_action = teacher_action
+
+    def _info(self):
+        return {**super()._info(), "teacher_action": self.teacher_action}
+
+
+@pytest.mark.parametrize("teacher_action", [2, -1, "1"])
+def test_a_teacher_action_outside_the_admissible_actions_is_reported(teacher_action):
+    failures = "\n".join(check_environment(TeacherIndex(teacher_action)).failures)
+    assert f"info['teacher_action'] = {teacher_action!r} is not an index into the 2 admissible actions" in failures
+    assert "teacher_action" not in "\n".join(check_environment(TeacherIndex(1)).failures)
+
+
 def test_a_stage_says_what_the_environment_lacks_and_which_alternative_exists(tmp_path, capsys):
     from lightning_modules.cli import main
 
