@@ -198,24 +198,28 @@ def _outline_view(name: str, source: bytes, max_chars: int) -> FileView | None:
     return None  # pragma: no cover -- the second pass always returns
 
 
+def _list_view(title: str, view: str, kind: str, entries: list[str], max_chars: int) -> FileView:
+    """A ``view`` listing ``entries`` of one ``kind`` (columns, headings) under ``title``, cut to ``max_chars``.
+
+    An entry longer than ``MAX_ITEM_CHARS`` is shown shortened and does not count as evidence.
+    """
+    lines = [(f"- {_short(e)}", (kind, e) if len(e) <= MAX_ITEM_CHARS else None) for e in entries]
+    text, items = _fit_lines(title, lines, max_chars)
+    return FileView(defuse_markers(text), frozenset(items), view)
+
+
 def _header_view(name: str, data: bytes, delimiter: str, max_chars: int) -> FileView:
     fields = table_header(data, delimiter)
     if not fields:
         return FileView(f"Table {name}: no header row found.", frozenset(), "header")
-    title = f"Table header of {name} ({len(fields)} columns):"
-    lines = [(f"- {_short(field)}", ("column", field) if len(field) <= MAX_ITEM_CHARS else None) for field in fields]
-    text, items = _fit_lines(title, lines, max_chars)
-    return FileView(defuse_markers(text), frozenset(items), "header")
+    return _list_view(f"Table header of {name} ({len(fields)} columns):", "header", "column", fields, max_chars)
 
 
 def _headings_view(name: str, data: bytes, markdown: bool, max_chars: int) -> FileView:
     headings = document_headings(data.decode("utf-8", errors="replace"), markdown)
     if not headings:
         return FileView(f"Document {name}: no section headings.", frozenset(), "headings")
-    title = f"Headings of {name}:"
-    lines = [(f"- {_short(h)}", ("heading", h) if len(h) <= MAX_ITEM_CHARS else None) for h in headings]
-    text, items = _fit_lines(title, lines, max_chars)
-    return FileView(defuse_markers(text), frozenset(items), "headings")
+    return _list_view(f"Headings of {name}:", "headings", "heading", headings, max_chars)
 
 
 def read_file_view(sandbox: Sandbox, parts: RelPath, max_lines: int, max_chars: int) -> FileView:
