@@ -66,20 +66,13 @@ class Knowledge:
     """What the observations of one episode have shown so far (the teacher's only input).
 
     Attributes:
-        task_id: The task (only for choosing phrasings).
-        kind: The question's kind (``function``, ``class``, ``column``, ``heading`` or ``custom``).
-        subject: The name the question quotes (``""`` for custom questions).
-        question: The question text.
-        cwd: The current directory.
         listings: For every folder entered: the folder names and file names its listing showed.
         reads: For every file read: what ``cat`` showed.
-        step: Turns taken.
-        last_action: The previous command (``None`` at the start or after an invalid index).
-        last_invalid: Whether the previous turn was an invalid index.
         last_planned: The command this teacher recommended at the previous turn (``None`` at the start).
-        previous_cwd: The directory before the previous command.
-        done: Whether the episode is over.
 
+    The other attributes (the task: ``task_id``, ``kind``, ``subject``, ``question``; the turn: ``cwd``, ``step``,
+    ``last_action``, ``last_invalid``, ``previous_cwd``, ``done``) mean what they mean in
+    :class:`~environments.auto_explore.teacher.TeacherState`; ``subject`` is ``""`` for custom questions.
     """
 
     task_id: str
