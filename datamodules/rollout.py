@@ -204,8 +204,8 @@ class TeacherStream:
         contexts = []
         for (observation, info, _, _), previous in zip(self._lanes, self._previous, strict=True):
             actions = list(info["actions"])
-            oracle = info.get("teacher_action", info.get("oracle_action"))
-            spoiler = actions[int(oracle)] if oracle is not None and 0 <= int(oracle) < len(actions) else None
+            label = teacher_label(info)  # step() checked that every lane has one
+            spoiler = actions[label] if 0 <= label < len(actions) else None
             last, negative = previous if previous is not None else (None, False)
             contexts.append(TeacherContext(observation, actions, spoiler, last, negative))
         return list(self.teacher.reflect(contexts))
